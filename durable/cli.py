@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from conformance.cli import app as conformance_app
+from durable.admin_cli import register as register_admin
 from fuzz.cli import register as register_fuzz
 from reference_server.cli import register as register_server
 
@@ -16,6 +17,7 @@ app = typer.Typer(
 )
 register_server(app)
 register_fuzz(app)
+register_admin(app)
 app.add_typer(conformance_app, name="conformance", help="Run the conformance kit.")
 
 
