@@ -1,0 +1,128 @@
+"""The model: what a correct implementation must produce for a set of programs.
+
+The model is a direct, sequential re-statement of the interpreter's semantics
+(``fuzz/services/interpreter.py``) with no durability, no concurrency and no faults. Because
+state names are namespaced per program and the shared counter only ever increments, the final
+state of every key is a function of *which* programs ran, not of the order they ran in. That is
+what lets the oracle compare final state *exactly* under arbitrary interleavings and faults.
+
+Values that depend on the run (how many times a step's closure executed before its result was
+acknowledged) are predicted as :data:`ANY_EXEC` and checked against the effect ledger instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .programs import Program, state_name
+
+ANY_EXEC = "*"
+COUNTER = "counter"
+CANCEL_CODE = 409
+RUN_FAIL_MESSAGE = "step failed"
+SAGA_FAIL_MESSAGE = "saga step failed"
+
+
+def expected_status(program: Program) -> str:
+    """``ok``, ``failed`` (ends with ``fail``) or ``cancelled`` (ends with ``cancel``)."""
+    cmds = program["commands"]
+    if cmds and cmds[-1]["kind"] == "fail":
+        return "failed"
+    if cmds and cmds[-1]["kind"] == "cancel":
+        return "cancelled"
+    return "ok"
+
+
+def failure_message(program: Program) -> str | None:
+    cmds = program["commands"]
+    if cmds and cmds[-1]["kind"] == "fail":
+        return str(cmds[-1]["message"])
+    return None
+
+
+def expected_obs(program: Program) -> list[list[Any]]:
+    """The observations the interpreter reports, with :data:`ANY_EXEC` for step results."""
+    pid = program["id"]
+    local: dict[str, Any] = {}
+    obs: list[list[Any]] = []
+    for i, cmd in enumerate(program["commands"]):
+        kind = cmd["kind"]
+        if kind == "set":
+            local[cmd["name"]] = cmd["value"]
+        elif kind == "clear":
+            local.pop(cmd["name"], None)
+        elif kind == "get":
+            obs.append([i, local.get(cmd["name"])])
+        elif kind in ("run", "run_retry"):
+            obs.append([i, {"exec": ANY_EXEC}])
+        elif kind == "run_fail":
+            obs.append([i, f"caught:{RUN_FAIL_MESSAGE}"])
+        elif kind in ("awakeable", "promise"):
+            obs.append([i, cmd["value"]])
+        elif kind == "awakeable_reject":
+            obs.append([i, f"rejected:{cmd['message']}"])
+        elif kind == "saga":
+            done = list(range(cmd["fail_at"]))
+            obs.append([i, {"compensated": list(reversed(done))}])
+        elif kind == "call":
+            obs.append([i, expected_output(cmd["program"])])
+        elif kind == "call_fail":
+            obs.append([i, f"caught:{failure_message(cmd['program'])}"])
+        elif kind in ("incr", "sleep", "send", "delayed_send", "fail", "cancel"):
+            pass
+        else:  # pragma: no cover - generator and model disagree
+            raise ValueError(f"unknown kind {kind!r} in {pid}")
+    return obs
+
+
+def expected_output(program: Program) -> dict[str, Any]:
+    return {"id": program["id"], "obs": expected_obs(program)}
+
+
+def matches(expected: Any, actual: Any) -> bool:
+    """Structural equality where :data:`ANY_EXEC` matches any positive integer."""
+    if expected == ANY_EXEC:
+        return isinstance(actual, int) and not isinstance(actual, bool) and actual >= 1
+    if isinstance(expected, dict):
+        return (
+            isinstance(actual, dict)
+            and expected.keys() == actual.keys()
+            and all(matches(v, actual[k]) for k, v in expected.items())
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(matches(e, a) for e, a in zip(expected, actual, strict=True))
+        )
+    return bool(expected == actual) and type(expected) is type(actual)
+
+
+def apply_program(program: Program, state: dict[str, dict[str, Any]]) -> None:
+    """Apply a program and every child it starts to ``state`` (key -> name -> value)."""
+    pid = program["id"]
+    kv = state.setdefault(program["key"], {})
+    for cmd in program["commands"]:
+        kind = cmd["kind"]
+        if kind == "set":
+            kv[state_name(pid, cmd["name"])] = cmd["value"]
+        elif kind == "clear":
+            kv.pop(state_name(pid, cmd["name"]), None)
+        elif kind == "incr":
+            kv[COUNTER] = kv.get(COUNTER, 0) + 1
+        elif kind in ("call", "call_fail", "send", "delayed_send"):
+            apply_program(cmd["program"], state)
+
+
+def final_state(programs: list[Program]) -> dict[str, dict[str, Any]]:
+    """Predicted state of every key touched by ``programs`` (all assumed to have run)."""
+    state: dict[str, dict[str, Any]] = {}
+    for p in programs:
+        apply_program(p, state)
+    return state
+
+
+def program_footprint(program: Program) -> dict[str, dict[str, Any]]:
+    """The state entries one program (with its children) leaves behind, counter excluded,
+    plus its number of increments per key under the ``counter`` name."""
+    return final_state([program])

@@ -1,0 +1,214 @@
+"""The oracle catches deliberately broken behaviours in synthetic histories, and accepts correct
+ones (including legitimate re-runs before acknowledgement and indeterminate client outcomes)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from fuzz import model
+from fuzz.oracle import ClientOutcome, History, check
+from fuzz.programs import Program, step_name, walk
+
+
+def _fill(expected: Any) -> Any:
+    if expected == model.ANY_EXEC:
+        return 1
+    if isinstance(expected, dict):
+        return {k: _fill(v) for k, v in expected.items()}
+    if isinstance(expected, list):
+        return [_fill(v) for v in expected]
+    return expected
+
+
+def _prog(pid: str, key: str, commands: list[dict[str, Any]], layer: int = 0) -> Program:
+    return {"id": pid, "key": key, "layer": layer, "commands": commands}
+
+
+class Builder:
+    """Builds the history a correct implementation would produce."""
+
+    def __init__(self, programs: list[Program]) -> None:
+        self.programs = programs
+        self.ledger: list[dict[str, Any]] = []
+        self.exchanges: list[dict[str, Any]] = []
+        self.seq = 0
+        self.t = 0.0
+
+    def rec(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.seq += 1
+        self.t += 0.01
+        r = dict(body, seq=self.seq, t=self.t)
+        self.ledger.append(r)
+        return r
+
+    def exchange(self, owner: str, t0: float, t1: float, completions: dict[str, Any] | None = None,
+                 resume_from: int = 0, journal_length: int = 1, inv: str | None = None,
+                 duplicate_of: int | None = None) -> dict[str, Any]:
+        ex = {"id": len(self.exchanges) + 1, "owner": owner, "invocation_id": inv or f"inv_{owner}",
+              "seq_start": len(self.exchanges) + 1, "t_start": t0, "t_end": t1,
+              "completions": completions or {}, "resume_from": resume_from,
+              "journal_length": journal_length, "duplicate_of": duplicate_of}
+        self.exchanges.append(ex)
+        return ex
+
+    def build(self, indeterminate: tuple[str, ...] = ()) -> History:
+        for top in self.programs:
+            for p in walk(top):
+                self.exchange(p["id"], 0.0, 1e6)
+                for i, c in enumerate(p["commands"]):
+                    if c["kind"] in ("run", "run_fail"):
+                        self.rec({"type": "exec", "step": step_name(p["id"], i), "owner": p["id"], "n": 1})
+                    if c["kind"] == "run_retry":
+                        for n in range(1, c["fails"] + 2):
+                            self.rec({"type": "exec", "step": step_name(p["id"], i), "owner": p["id"], "n": n})
+                    if c["kind"] == "saga":
+                        for s in range(c["fail_at"] + 1):
+                            self.rec({"type": "exec", "step": step_name(p["id"], i, f":s{s}"), "owner": p["id"], "n": 1})
+                        for s in reversed(range(c["fail_at"])):
+                            self.rec({"type": "exec", "step": step_name(p["id"], i, f":c{s}"), "owner": p["id"], "n": 1})
+                obs = _fill(model.expected_obs(p))
+                # a run_retry succeeds at execution fails+1
+                for o in obs:
+                    cmd = p["commands"][o[0]]
+                    if cmd["kind"] == "run_retry":
+                        o[1] = {"exec": cmd["fails"] + 1}
+                if top["id"] not in indeterminate:
+                    self.rec({"type": "done", "pid": p["id"], "status": model.expected_status(p),
+                              "obs": obs, "message": model.failure_message(p)})
+        outcomes = {}
+        for p in self.programs:
+            accept = "indeterminate" if p["id"] in indeterminate else "ok"
+            outcomes[p["id"]] = ClientOutcome(p["id"], accept, f"inv_{p['id']}")
+        applied = [p for p in self.programs if p["id"] not in indeterminate]
+        return History(self.programs, outcomes, self.ledger, self.exchanges,
+                       model.final_state(applied), heal_time=0.0, liveness_bound_s=1e6)
+
+
+def _sample() -> list[Program]:
+    child = _prog("p0.3", "L1-0", [{"kind": "incr"}, {"kind": "run"}, {"kind": "set", "name": "a", "value": 5}], 1)
+    failing = _prog("p0.4", "L1-1", [{"kind": "incr"}, {"kind": "fail", "message": "planned failure of p0.4"}], 1)
+    return [
+        _prog("p0", "L0-0", [
+            {"kind": "set", "name": "a", "value": 1},
+            {"kind": "get", "name": "a"},
+            {"kind": "incr"},
+            {"kind": "call", "program": child},
+            {"kind": "call_fail", "program": failing},
+            {"kind": "run_retry", "fails": 2},
+            {"kind": "saga", "steps": 3, "fail_at": 2},
+            {"kind": "sleep", "ms": 10},
+            {"kind": "clear", "name": "a"},
+            {"kind": "run_fail"},
+        ]),
+        _prog("p1", "L0-0", [{"kind": "incr"}, {"kind": "set", "name": "b", "value": 2},
+                             {"kind": "awakeable", "value": "v1"}]),
+    ]
+
+
+def kinds(vs: list[dict[str, Any]]) -> set[str]:
+    return {v["kind"] for v in vs}
+
+
+def test_correct_history_passes() -> None:
+    h = Builder(_sample()).build()
+    assert check(h) == []
+    assert h.final_state == {"L0-0": {"counter": 2, "p1/b": 2}, "L1-0": {"counter": 1, "p0.3/a": 5},
+                             "L1-1": {"counter": 1}}
+
+
+def test_step_rerun_after_ack_is_caught() -> None:
+    b = Builder(_sample())
+    h = b.build()
+    # the only request in flight now carries the completion of p0.3#1, yet it runs again
+    h.exchanges[:] = [e for e in h.exchanges if e["owner"] != "p0.3"]
+    b.exchange("p0.3", 0.0, 1e6, completions={"p0.3#1": {"value": {"exec": 1}}})
+    b.rec({"type": "exec", "step": "p0.3#1", "owner": "p0.3", "n": 2})
+    assert "step_rerun_after_ack" in kinds(check(h))
+
+
+def test_rerun_in_a_stale_duplicate_request_is_allowed() -> None:
+    b = Builder(_sample())
+    h = b.build()
+    h.exchanges[:] = [e for e in h.exchanges if e["owner"] != "p0.3"]
+    first = b.exchange("p0.3", 0.0, 1.0)
+    b.exchange("p0.3", 2.0, 1e6, completions={"p0.3#1": {"value": {"exec": 1}}})
+    b.exchange("p0.3", 0.0, 1e6, duplicate_of=first["id"])  # the stale copy, late
+    b.rec({"type": "exec", "step": "p0.3#1", "owner": "p0.3", "n": 2})
+    assert check(h) == []
+
+
+def test_ack_forgotten_and_changed_are_caught() -> None:
+    b = Builder(_sample())
+    h = b.build()
+    b.exchange("p1", 1.0, 2.0, completions={"p1#9": {"value": 1}}, journal_length=5, inv="inv_x")
+    b.exchange("p1", 3.0, 4.0, completions={}, journal_length=5, inv="inv_x")
+    b.exchange("p1", 5.0, 6.0, completions={"p1#9": {"value": 2}}, journal_length=3, inv="inv_x")
+    assert {"ack_forgotten", "ack_changed", "journal_shrunk"} <= kinds(check(h))
+
+
+def test_lost_timer_is_a_liveness_violation() -> None:
+    h = Builder(_sample()).build()
+    h.ledger = [r for r in h.ledger if not (r["type"] == "done" and r["pid"] == "p0")]
+    vs = check(h)
+    assert "lost_invocation" in kinds(vs)
+    assert any(v.get("pid") == "p0" for v in vs)
+
+
+def test_doubled_counter_and_lost_state_are_caught() -> None:
+    h = Builder(_sample()).build()
+    assert h.final_state is not None
+    h.final_state["L0-0"]["counter"] = 4
+    del h.final_state["L1-0"]["p0.3/a"]
+    assert {"counter_mismatch", "state_mismatch"} <= kinds(check(h))
+
+
+def test_indeterminate_outcome_is_neither_lost_nor_applied() -> None:
+    progs = _sample()
+    h = Builder(progs).build(indeterminate=("p1",))
+    assert check(h) == []  # absent: fine
+    h2 = Builder(progs).build()
+    h2.outcomes["p1"].accept = "indeterminate"
+    assert check(h2) == []  # present (done marker exists): fine too
+    assert h.final_state is not None
+    h.final_state["L0-0"]["counter"] = 3  # more increments than even the indeterminate allows
+    assert "counter_mismatch" in kinds(check(h))
+
+
+def test_wrong_and_nondeterministic_outputs_are_caught() -> None:
+    h = Builder(_sample()).build()
+    done = next(r for r in h.ledger if r["type"] == "done" and r["pid"] == "p1")
+    bad = copy.deepcopy(done)
+    bad["obs"] = [[2, "v2"]]
+    h.ledger.append(bad)
+    assert "nondeterministic_output" in kinds(check(h))
+    done["obs"] = [[2, "v2"]]
+    assert "wrong_output" in kinds(check(h))
+
+
+def test_result_not_from_an_execution_is_caught() -> None:
+    h = Builder(_sample()).build()
+    done = next(r for r in h.ledger if r["type"] == "done" and r["pid"] == "p0.3")
+    done["obs"] = [[1, {"exec": 7}]]
+    assert "result_not_executed" in kinds(check(h))
+
+
+def test_saga_out_of_order_and_extra_step_are_caught() -> None:
+    b = Builder(_sample())
+    h = b.build()
+    comps = [r for r in h.ledger if r.get("step", "").startswith("p0#6:c")]
+    comps[0]["seq"], comps[1]["seq"] = comps[1]["seq"], comps[0]["seq"]
+    assert "saga_violation" in kinds(check(h))
+    h2 = Builder(_sample()).build()
+    h2.ledger.append({"type": "exec", "step": "p0#6:s2x", "owner": "p0", "n": 1, "seq": 999, "t": 1.0})
+    h2.ledger.append({"type": "exec", "step": step_name("p0", 6, ":c2"), "owner": "p0", "n": 1,
+                      "seq": 1000, "t": 1.0})
+    assert "saga_violation" in kinds(check(h2))
+
+
+def test_client_mismatch_is_caught() -> None:
+    h = Builder(_sample()).build()
+    h.outcomes["p1"].attach = {"status": "ok", "output": {"id": "p1", "obs": []}}
+    assert "client_output_mismatch" in kinds(check(h))
+    h.outcomes["p1"].attach = {"status": "ok", "output": {"id": "p1", "obs": [[2, "v1"]]}}
+    assert check(h) == []
