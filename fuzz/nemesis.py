@@ -1,0 +1,243 @@
+"""Process control and the seeded fault timeline (Jepsen-style fault/heal phases).
+
+:class:`Proc` owns one subprocess (the server, or the SDK's hypercorn) and can SIGKILL, SIGTERM,
+SIGSTOP/SIGCONT and restart it on the same data dir and port. :func:`schedule` derives the whole
+timeline of process faults from the seed — victims included (the Restate verification runner
+picks its crash victim with an unseeded ``Math.random()``; here a seed replays the same schedule).
+:class:`Nemesis` executes the timeline: fault phases (process faults + proxy faults on)
+alternate with heal phases (everything off), and a final heal ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .programs import sub_rng
+
+PROCESS_FAULTS: tuple[str, ...] = ("kill_server", "term_server", "kill_sdk", "pause_server", "pause_sdk")
+READY_TIMEOUT_S = 30.0
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        try:
+            s.connect((host, port))
+        except OSError:
+            return False
+        return True
+
+
+class Proc:
+    """A restartable subprocess listening on ``port``."""
+
+    def __init__(self, name: str, argv: list[str], port: int, log: Path,
+                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        self.name = name
+        self.argv = argv
+        self.port = port
+        self.log_path = log
+        self.env = {**os.environ, **(env or {})}
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self.paused = False
+        self.starts = 0
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self._log.write(f"\n=== start {self.starts} {time.time():.3f} ===\n".encode())
+        self._log.flush()
+        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.starts += 1
+
+    async def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+            if await asyncio.to_thread(port_open, self.port):
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"{self.name} not ready on port {self.port} after {timeout}s")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, sig: int) -> None:
+        if self.alive():
+            assert self.proc is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, sig)
+
+    async def stop(self, sig: int = signal.SIGKILL, grace: float = 5.0) -> None:
+        if self.proc is None:
+            return
+        if self.paused:
+            self.send_signal(signal.SIGCONT)
+            self.paused = False
+        self.send_signal(sig)
+        deadline = time.monotonic() + grace
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if self.proc.poll() is None:
+            self.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(self.proc.wait, 5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    async def restart(self, sig: int = signal.SIGKILL, downtime: float = 0.0) -> None:
+        await self.stop(sig)
+        if downtime:
+            await asyncio.sleep(downtime)
+        self.start()
+        await self.wait_ready()
+
+    def pause(self) -> None:
+        self.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        self.send_signal(signal.SIGCONT)
+        self.paused = False
+
+
+@dataclass(frozen=True)
+class Action:
+    at: float  # seconds from the start of the run
+    kind: str  # one of PROCESS_FAULTS
+    param: float  # pause length or downtime, seconds
+
+
+@dataclass(frozen=True)
+class Phase:
+    start: float
+    end: float
+    faulty: bool
+
+
+def phases(duration: float, fault_s: float = 5.0, heal_s: float = 3.0) -> list[Phase]:
+    """Alternating fault/heal phases covering ``[0, duration)``; the last one is a heal."""
+    out: list[Phase] = []
+    t = 0.0
+    while t + fault_s <= duration:
+        out.append(Phase(t, t + fault_s, True))
+        end = min(t + fault_s + heal_s, duration)
+        out.append(Phase(t + fault_s, end, False))
+        t = end
+    if t < duration:
+        out.append(Phase(t, duration, False))
+    return out
+
+
+def schedule(seed: int, duration: float, kinds: tuple[str, ...] = PROCESS_FAULTS) -> list[Action]:
+    """The seeded process-fault timeline.
+
+    Every fault phase kills the server (SIGTERM in one phase of four, SIGKILL otherwise), kills
+    the SDK and pauses one of the two, in a seeded order at seeded instants, with a seeded pause
+    length or downtime. Quotas rather than weights, so that a 60 s run is guaranteed at least 5
+    server kills and 5 SDK kills. ``kinds`` restricts the menu (e.g. no server control when the
+    implementation under test is not ours to restart)."""
+    rng = sub_rng(seed, "nemesis")
+    out: list[Action] = []
+    for k, ph in enumerate(p for p in phases(duration) if p.faulty):
+        slots = [
+            "term_server" if k % 4 == 1 else "kill_server",
+            "kill_sdk",
+            "pause_server" if k % 2 == 0 else "pause_sdk",
+        ]
+        rng.shuffle(slots)
+        slots = [s for s in slots if s in kinds]
+        if not slots:
+            continue
+        span = (ph.end - ph.start) / len(slots)
+        for j, kind in enumerate(slots):
+            at = ph.start + j * span + rng.uniform(0.1, span * 0.8)
+            param = rng.uniform(0.3, 1.2) if kind.startswith("pause") else rng.uniform(0.0, 0.3)
+            out.append(Action(round(at, 3), kind, round(param, 3)))
+    return out
+
+
+class Nemesis:
+    """Executes a schedule against the stack's processes; toggles proxy faults per phase."""
+
+    def __init__(self, procs: dict[str, Proc], actions: list[Action], duration: float,
+                 set_proxy_faults: Callable[[bool], None], clock: Callable[[], float],
+                 log: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.procs = procs
+        self.actions = actions
+        self.duration = duration
+        self.set_proxy_faults = set_proxy_faults
+        self.clock = clock
+        self.log = log or (lambda _: None)
+        self.done: Counter[str] = Counter()
+        self.errors: list[str] = []
+
+    async def run(self) -> None:
+        t0 = self.clock()
+        timeline = phases(self.duration)
+        pending = sorted(self.actions, key=lambda a: a.at)
+        try:
+            for ph in timeline:
+                self.set_proxy_faults(ph.faulty)
+                self.log({"phase": "fault" if ph.faulty else "heal", "at": round(self.clock(), 3)})
+                while True:
+                    now = self.clock() - t0
+                    if now >= ph.end:
+                        break
+                    if pending and pending[0].at <= now:
+                        await self._do(pending.pop(0))
+                        continue
+                    nxt = min(ph.end, pending[0].at if pending else ph.end)
+                    await asyncio.sleep(max(0.0, min(0.5, nxt - now)))
+        finally:
+            await self.heal()
+
+    async def heal(self) -> None:
+        """Final heal: proxy faults off, every process resumed and running."""
+        self.set_proxy_faults(False)
+        for p in self.procs.values():
+            if p.paused:
+                p.resume()
+            if not p.alive():
+                with contextlib.suppress(Exception):
+                    p.start()
+        for p in self.procs.values():
+            try:
+                await p.wait_ready()
+            except RuntimeError as exc:
+                self.errors.append(str(exc))
+
+    async def _do(self, a: Action) -> None:
+        target = "server" if a.kind.endswith("server") else "sdk"
+        proc = self.procs.get(target)
+        if proc is None:
+            return
+        self.log({"action": a.kind, "at": round(self.clock(), 3), "scheduled": a.at})
+        try:
+            if a.kind.startswith("kill"):
+                await proc.restart(signal.SIGKILL, a.param)
+            elif a.kind.startswith("term"):
+                await proc.restart(signal.SIGTERM, a.param)
+            elif a.kind.startswith("pause"):
+                proc.pause()
+                await asyncio.sleep(a.param)
+                proc.resume()
+            self.done[a.kind] += 1
+        except RuntimeError as exc:
+            self.errors.append(f"{a.kind}: {exc}")
+            with contextlib.suppress(Exception):
+                await proc.restart(signal.SIGKILL)

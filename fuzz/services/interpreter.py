@@ -1,0 +1,199 @@
+"""The services the fuzzer's programs run on, written on ``reference_sdk`` (restate-sdk's API).
+
+Why not the conformance kit's ``Interpreter`` (spec/08-test-services.md): its effect counter
+lives *inside* the SDK process (lost on the SIGKILLs the fuzzer deals out), it does not tell
+which execution of a step was acknowledged, its programs carry no identity (so a nested or sent
+child's outcome cannot be attributed), and it has no workflow promise. The fuzzer needs all
+four, so it brings these small services:
+
+* ``FuzzInterpreter`` (virtual object): ``interpret(program)`` runs a program from
+  :mod:`fuzz.programs` and returns ``{"id", "obs"}``; ``dump()`` (shared) returns the key's state.
+* ``FuzzWorkflow``: ``run`` registers itself with the fuzzer and waits on promise ``p``;
+  ``resolve`` (shared) resolves it. The fuzzer resolves it from outside, through the ingress.
+* ``FuzzHelper`` (service): resolves/rejects awakeables and cancels invocations on the fuzzer's
+  behalf, so the fuzzer needs nothing beyond the ingress of the implementation under test.
+
+Every step closure first POSTs an ``exec`` record to the fuzzer's effect ledger
+(``FUZZ_LEDGER_URL``) and returns the execution number the ledger assigns: the journal then
+records which execution was acknowledged. The semantics here must match :mod:`fuzz.model`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import urllib.request
+from datetime import timedelta
+from typing import Any
+
+import reference_sdk as restate
+from reference_sdk import TerminalError
+
+from ..model import RUN_FAIL_MESSAGE, SAGA_FAIL_MESSAGE
+from ..programs import state_name, step_name
+
+LEDGER_URL = os.environ.get("FUZZ_LEDGER_URL", "http://127.0.0.1:9")
+
+
+def post(body: dict[str, Any]) -> dict[str, Any]:
+    """Append a record to the fuzzer's ledger (blocking; run closures run in threads)."""
+    req = urllib.request.Request(
+        LEDGER_URL + "/record",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        answer: dict[str, Any] = json.loads(r.read())
+        return answer
+
+
+async def marker(body: dict[str, Any]) -> None:
+    """A non-durable marker (repeats on replay; the oracle requires repeats to agree)."""
+    await asyncio.to_thread(post, body)
+
+
+def executor(step: str, owner: str, fail_first: int = 0, terminal: str | None = None) -> Any:
+    def effect() -> dict[str, Any]:
+        n = int(post({"type": "exec", "step": step, "owner": owner})["n"])
+        if terminal is not None:
+            raise TerminalError(terminal)
+        if n <= fail_first:
+            raise RuntimeError(f"planned retryable failure {n}/{fail_first} of {step}")
+        return {"exec": n}
+
+    return effect
+
+
+interpreter = restate.VirtualObject("FuzzInterpreter")
+workflow = restate.Workflow("FuzzWorkflow")
+helper = restate.Service("FuzzHelper")
+
+
+@interpreter.handler("interpret")
+async def interpret(ctx: restate.ObjectContext, program: dict[str, Any]) -> dict[str, Any]:
+    pid = str(program["id"])
+    obs: list[list[Any]] = []
+    current = ""
+    try:
+        for i, cmd in enumerate(program["commands"]):
+            current = cmd["kind"]
+            await _one(ctx, pid, i, cmd, obs)
+    except TerminalError as e:
+        status = "cancelled" if current == "cancel" else "failed"
+        await marker({"type": "done", "pid": pid, "status": status, "obs": obs,
+                      "message": e.message if status == "failed" else None})
+        raise
+    await marker({"type": "done", "pid": pid, "status": "ok", "obs": obs, "message": None})
+    return {"id": pid, "obs": obs}
+
+
+async def _one(ctx: restate.ObjectContext, pid: str, i: int, cmd: dict[str, Any],
+               obs: list[list[Any]]) -> None:
+    kind = cmd["kind"]
+    if kind == "set":
+        ctx.set(state_name(pid, cmd["name"]), cmd["value"])
+    elif kind == "get":
+        obs.append([i, await ctx.get(state_name(pid, cmd["name"]))])
+    elif kind == "clear":
+        ctx.clear(state_name(pid, cmd["name"]))
+    elif kind == "incr":
+        value = await ctx.get("counter") or 0
+        ctx.set("counter", int(value) + 1)
+    elif kind == "run":
+        obs.append([i, await ctx.run(step_name(pid, i), executor(step_name(pid, i), pid))])
+    elif kind == "run_retry":
+        step = step_name(pid, i)
+        obs.append([i, await ctx.run(step, executor(step, pid, fail_first=int(cmd["fails"])))])
+    elif kind == "run_fail":
+        step = step_name(pid, i)
+        try:
+            await ctx.run(step, executor(step, pid, terminal=RUN_FAIL_MESSAGE))
+            obs.append([i, "not caught"])
+        except TerminalError as e:
+            obs.append([i, f"caught:{e.message}"])
+    elif kind == "sleep":
+        await ctx.sleep(timedelta(milliseconds=int(cmd["ms"])))
+    elif kind in ("awakeable", "awakeable_reject"):
+        name, fut = ctx.awakeable()
+        reg = {"type": "awakeable", "id": name, "pid": pid, "index": i,
+               "action": "resolve" if kind == "awakeable" else "reject",
+               "value": cmd.get("value"), "message": cmd.get("message")}
+        await ctx.run(step_name(pid, i, ":reg"), lambda: post(reg) and None)
+        try:
+            obs.append([i, await fut])
+        except TerminalError as e:
+            obs.append([i, f"rejected:{e.message}"])
+    elif kind == "promise":
+        wf_key = f"{pid}.w{i}"
+        obs.append([i, await ctx.workflow_call(wf_run, key=wf_key,
+                                               arg={"id": wf_key, "value": cmd["value"]})])
+    elif kind == "saga":
+        done: list[int] = []
+        try:
+            for s in range(int(cmd["steps"])):
+                step = step_name(pid, i, f":s{s}")
+                failing = SAGA_FAIL_MESSAGE if s == cmd["fail_at"] else None
+                await ctx.run(step, executor(step, pid, terminal=failing))
+                done.append(s)
+        except TerminalError:
+            for s in reversed(done):
+                step = step_name(pid, i, f":c{s}")
+                await ctx.run(step, executor(step, pid))
+        obs.append([i, {"compensated": list(reversed(done))}])
+    elif kind in ("call", "call_fail"):
+        child = cmd["program"]
+        try:
+            obs.append([i, await ctx.object_call(interpret, key=child["key"], arg=child)])
+        except TerminalError as e:
+            obs.append([i, f"caught:{e.message}"])
+    elif kind in ("send", "delayed_send"):
+        child = cmd["program"]
+        delay = timedelta(milliseconds=int(cmd["delay_ms"])) if kind == "delayed_send" else None
+        ctx.object_send(interpret, key=child["key"], arg=child, send_delay=delay)
+    elif kind == "fail":
+        raise TerminalError(str(cmd["message"]))
+    elif kind == "cancel":
+        name, fut = ctx.awakeable()
+        blocked = {"type": "blocked", "pid": pid, "awakeable": name}
+        await ctx.run(step_name(pid, i, ":block"), lambda: post(blocked) and None)
+        await fut  # nobody resolves it: the fuzzer cancels this invocation
+    else:
+        raise TerminalError(f"unknown command kind {kind!r}", status_code=400)
+
+
+@interpreter.handler("dump", kind="shared")
+async def dump(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in sorted(await ctx.state_keys()):
+        out[name] = await ctx.get(name)
+    return out
+
+
+@workflow.main()
+async def wf_run(ctx: restate.WorkflowContext, req: dict[str, Any]) -> Any:
+    reg = {"type": "promise", "key": ctx.key(), "value": req["value"]}
+    await ctx.run("register", lambda: post(reg) and None)
+    return await ctx.promise("p").value()
+
+
+@workflow.handler("resolve")
+async def wf_resolve(ctx: restate.WorkflowSharedContext, value: Any) -> None:
+    await ctx.promise("p").resolve(value)
+
+
+@helper.handler("resolve")
+async def resolve_awakeable(ctx: restate.Context, req: dict[str, Any]) -> None:
+    if req.get("action") == "reject":
+        ctx.reject_awakeable(str(req["id"]), str(req["message"]))
+    else:
+        ctx.resolve_awakeable(str(req["id"]), req["value"])
+
+
+@helper.handler("cancel")
+async def cancel(ctx: restate.Context, invocation_id: str) -> None:
+    ctx.cancel_invocation(invocation_id)
+
+
+app = restate.app(services=[interpreter, workflow, helper])
