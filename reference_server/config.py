@@ -1,0 +1,26 @@
+"""Server configuration (one frozen object handed to every part)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .core.model import RetryPolicy
+
+DEFAULT_RETENTION_MS = 24 * 3600 * 1000
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    data_dir: Path = Path(".durable")
+    host: str = "127.0.0.1"
+    ingress_port: int = 8080
+    admin_port: int = 9070
+    always_suspend: bool = False
+    retention_ms: int = DEFAULT_RETENTION_MS
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_body_bytes: int = MAX_BODY_BYTES
+    #: how long one attempt (one HTTP request to the SDK) may take
+    attempt_timeout_s: float = 600.0
+    db_file: str = "durable.sqlite3"

@@ -1,0 +1,147 @@
+"""Discovery: fetch a deployment's endpoint manifest and turn it into ``ServiceInfo``.
+
+The manifest follows Restate's shape (``services[].name/ty/handlers[]``, camelCase options)
+so that one mental model serves both; anything we cannot use is rejected with a message
+that names the field, because a half-understood manifest would fail much later and far
+from its cause.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from durable.protocol import MANIFEST_CONTENT_TYPE, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION
+
+from .core.model import HandlerInfo, RetryPolicy, ServiceInfo
+
+Json = Any
+
+_SERVICE_NAME = re.compile(r"^([a-zA-Z]|_[a-zA-Z0-9])[a-zA-Z0-9._-]*$")
+_HANDLER_NAME = re.compile(r"^([a-zA-Z]|_[a-zA-Z0-9])[a-zA-Z0-9_]*$")
+_SERVICE_TY = {"SERVICE": "service", "VIRTUAL_OBJECT": "object", "WORKFLOW": "workflow"}
+_HANDLER_TY = {"EXCLUSIVE": "exclusive", "SHARED": "shared", "WORKFLOW": "workflow"}
+
+
+class DiscoveryError(Exception):
+    pass
+
+
+def validate_uri(uri: Json) -> str:
+    if not isinstance(uri, str) or not uri:
+        raise DiscoveryError("'uri' must be a non-empty string")
+    try:
+        parsed = httpx.URL(uri)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise DiscoveryError(f"invalid uri {uri!r}: {exc}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise DiscoveryError(f"invalid uri {uri!r}: expected http(s)://host[:port][/path]")
+    return uri.rstrip("/")
+
+
+async def discover(client: httpx.AsyncClient, uri: str) -> Json:
+    try:
+        resp = await client.get(
+            f"{uri}/discover", headers={"accept": MANIFEST_CONTENT_TYPE}, timeout=10.0
+        )
+    except httpx.HTTPError as exc:
+        raise DiscoveryError(f"cannot reach {uri}/discover: {exc!r}") from exc
+    if resp.status_code != 200:
+        raise DiscoveryError(f"{uri}/discover answered {resp.status_code}: {resp.text[:300]}")
+    try:
+        return resp.json()
+    except ValueError as exc:
+        raise DiscoveryError(f"{uri}/discover did not return JSON: {exc}") from exc
+
+
+def _retry(obj: Json, base: RetryPolicy | None) -> RetryPolicy | None:
+    keys = (
+        "retryPolicyInitialInterval",
+        "retryPolicyExponentiationFactor",
+        "retryPolicyMaxInterval",
+        "retryPolicyMaxAttempts",
+    )
+    if not any(k in obj for k in keys):
+        return base
+    start = base or RetryPolicy()
+    try:
+        return RetryPolicy(
+            initial_interval_ms=int(obj.get(keys[0], start.initial_interval_ms)),
+            factor=float(obj.get(keys[1], start.factor)),
+            max_interval_ms=int(obj.get(keys[2], start.max_interval_ms)),
+            max_attempts=int(obj[keys[3]]) if obj.get(keys[3]) is not None else start.max_attempts,
+        )
+    except (TypeError, ValueError) as exc:
+        raise DiscoveryError(f"invalid retry policy: {exc}") from exc
+
+
+def parse_manifest(manifest: Json, deployment_id: str) -> list[ServiceInfo]:
+    if not isinstance(manifest, dict):
+        raise DiscoveryError("the manifest must be a JSON object")
+    lo, hi = manifest.get("minProtocolVersion"), manifest.get("maxProtocolVersion")
+    if not isinstance(lo, int) or not isinstance(hi, int) or lo > hi:
+        raise DiscoveryError("minProtocolVersion/maxProtocolVersion missing or invalid")
+    if hi < MIN_PROTOCOL_VERSION or lo > MAX_PROTOCOL_VERSION:
+        raise DiscoveryError(
+            f"protocol versions {lo}..{hi} do not overlap the server's "
+            f"{MIN_PROTOCOL_VERSION}..{MAX_PROTOCOL_VERSION}"
+        )
+    services = manifest.get("services")
+    if not isinstance(services, list):
+        raise DiscoveryError("'services' must be a list")
+    out: list[ServiceInfo] = []
+    seen: set[str] = set()
+    for s in services:
+        if not isinstance(s, dict):
+            raise DiscoveryError("each service must be an object")
+        name = s.get("name")
+        if not isinstance(name, str) or not _SERVICE_NAME.match(name):
+            raise DiscoveryError(f"invalid service name {name!r}")
+        if name in seen:
+            raise DiscoveryError(f"service {name} is listed twice")
+        seen.add(name)
+        ty = _SERVICE_TY.get(str(s.get("ty", "")).upper())
+        if ty is None:
+            raise DiscoveryError(f"service {name}: ty must be SERVICE, VIRTUAL_OBJECT or WORKFLOW")
+        svc_retry = _retry(s, None)
+        handlers: dict[str, HandlerInfo] = {}
+        raw_handlers = s.get("handlers")
+        if not isinstance(raw_handlers, list):
+            raise DiscoveryError(f"service {name}: 'handlers' must be a list")
+        for h in raw_handlers:
+            if not isinstance(h, dict):
+                raise DiscoveryError(f"service {name}: each handler must be an object")
+            hname = h.get("name")
+            if not isinstance(hname, str) or not _HANDLER_NAME.match(hname):
+                raise DiscoveryError(f"service {name}: invalid handler name {hname!r}")
+            hty_raw = h.get("ty")
+            if hty_raw is None:
+                hty = {"service": "shared", "object": "exclusive", "workflow": "workflow"}[ty]
+            else:
+                hty_opt = _HANDLER_TY.get(str(hty_raw).upper())
+                if hty_opt is None:
+                    raise DiscoveryError(f"handler {name}/{hname}: invalid ty {hty_raw!r}")
+                hty = hty_opt
+            if ty == "service":
+                hty = "shared"
+            elif ty == "object" and hty == "workflow":
+                raise DiscoveryError(f"handler {name}/{hname}: an object cannot have a WORKFLOW handler")
+            elif ty == "workflow" and hty == "exclusive":
+                raise DiscoveryError(f"handler {name}/{hname}: a workflow has WORKFLOW or SHARED handlers")
+            inp = h.get("input") if isinstance(h.get("input"), dict) else {}
+            outp = h.get("output") if isinstance(h.get("output"), dict) else {}
+            handlers[hname] = HandlerInfo(
+                name=hname,
+                ty=hty,
+                input_schema=inp.get("jsonSchema"),
+                input_content_type=inp.get("contentType"),
+                input_required=bool(inp.get("required", False)),
+                output_content_type=outp.get("contentType"),
+                retry=_retry(h, svc_retry),
+            )
+        if ty == "workflow" and sum(1 for x in handlers.values() if x.ty == "workflow") != 1:
+            raise DiscoveryError(f"workflow {name} must have exactly one WORKFLOW handler")
+        out.append(ServiceInfo(name, ty, deployment_id, handlers, svc_retry, s))
+    return out

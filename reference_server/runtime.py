@@ -1,0 +1,327 @@
+"""The asyncio shell around the core: commits batches, calls SDKs, fires timers.
+
+Every event follows one path: read the committed rows the core may need, call the core
+(synchronously, so no other event interleaves), queue its batch for group commit, await the
+commit, and only then carry out the effects (answer a client, send an attempt, arm a timer).
+Batches are committed in the order they were queued, so the order of decisions is the order
+of durability.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import orjson
+
+from durable.protocol import (
+    ProtocolViolation,
+    decode_frames,
+    encode_frame,
+    invocation_content_type,
+    parse_invocation_content_type,
+)
+
+from . import ids
+from .config import ServerConfig
+from .core.effects import (
+    Effect,
+    Evict,
+    EvictPromise,
+    Facts,
+    Finished,
+    Invoke,
+    Retry,
+    ScheduleTimer,
+    SubmitRequest,
+    SubmitResult,
+)
+from .core.engine import Engine, PromiseKey
+from .core.model import Inv, ServiceInfo
+from .registry import DiscoveryError, discover, parse_manifest, validate_uri
+from .store import base as ops
+from .store.base import Store, TimerRow
+
+log = logging.getLogger("durable.server")
+Json = Any
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Runtime:
+    def __init__(self, config: ServerConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.engine = Engine(
+            retention_ms=config.retention_ms, retry=config.retry, always_suspend=config.always_suspend
+        )
+        self.deployments: dict[str, tuple[str, Json]] = {}
+        self._waiters: dict[str, list[asyncio.Future[Json]]] = {}
+        self._timers: list[tuple[int, str, TimerRow]] = []
+        self._timer_ids: set[str] = set()
+        self._timer_wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handles: set[asyncio.TimerHandle] = set()
+        self._background: list[asyncio.Task[None]] = []
+        self._closing = False
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(config.attempt_timeout_s, connect=10.0))
+        self.attempts = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self.store.open()
+        for dep_id, uri, manifest in await self.store.load_deployments():
+            self._install(dep_id, uri, orjson.loads(manifest))
+        rows = await self.store.load_active()
+        effects = self.engine.load(rows, now_ms())
+        for timer in await self.store.load_timers():
+            self._arm(timer)
+        await self._settle(effects)
+        self._background.append(asyncio.create_task(self._timer_loop()))
+        self._background.append(asyncio.create_task(self._expiry_loop()))
+
+    async def stop(self) -> None:
+        self._closing = True
+        for handle in self._handles:
+            handle.cancel()
+        for task in [*self._background, *self._tasks]:
+            task.cancel()
+        await asyncio.gather(*self._background, *self._tasks, return_exceptions=True)
+        for futs in self._waiters.values():
+            for fut in futs:
+                if not fut.done():
+                    fut.cancel()
+        await self.http.aclose()
+        await self.store.close()
+
+    def _spawn(self, coro: Any) -> None:
+        if self._closing:
+            coro.close()
+            return
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    # ------------------------------------------------------------------ commit + effects
+
+    async def _settle(self, effects: list[Effect]) -> None:
+        """Commit the engine's batch (always: it is also a barrier), then act."""
+        await self.store.commit(self.engine.take_batch())
+        for effect in effects:
+            if isinstance(effect, Invoke):
+                self._spawn(self._attempt(effect))
+            elif isinstance(effect, Retry):
+                self._retry_later(effect)
+            elif isinstance(effect, ScheduleTimer):
+                self._arm(effect.timer)
+            elif isinstance(effect, Finished):
+                for fut in self._waiters.pop(effect.invocation_id, []):
+                    if not fut.done():
+                        fut.set_result(effect.result)
+            elif isinstance(effect, Evict):
+                self.engine.evict(effect.invocation_id)
+            elif isinstance(effect, EvictPromise):
+                self.engine.evict_promise(effect.key)
+
+    async def facts(self, inv_ids: Iterable[str], promises: Iterable[PromiseKey] = ()) -> Facts:
+        """Committed rows for ids the engine does not hold; re-read if it evicted meanwhile."""
+        inv_ids, promises = list(inv_ids), list(promises)
+        facts = Facts({}, {})
+        for _ in range(10):
+            epoch = self.engine.epoch
+            invs = await self.store.get_invocations(
+                [i for i in inv_ids if i not in self.engine.active]
+            )
+            proms = await self.store.get_promises(
+                [k for k in promises if k not in self.engine.promise_overlay]
+            )
+            facts = Facts(invs, proms)
+            if self.engine.epoch == epoch:
+                break
+        return facts
+
+    # ------------------------------------------------------------------ invocations
+
+    async def submit(self, req: SubmitRequest, *, wait: bool) -> tuple[SubmitResult, asyncio.Future[Json] | None]:
+        det = self.engine.submit_id(req)
+        facts = await self.facts([det] if det else [])
+        result, effects = self.engine.submit(req, now_ms(), facts)
+        fut = None
+        if wait and result.invocation_id is not None and result.status in ("accepted", "previously_accepted"):
+            fut = self._result_future(result.invocation_id, result.completed, result.result)
+        await self._settle(effects)
+        return result, fut
+
+    def _result_future(self, inv_id: str, completed: bool, result: Json) -> asyncio.Future[Json]:
+        fut: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
+        if completed:
+            fut.set_result(result)
+        else:
+            self._waiters.setdefault(inv_id, []).append(fut)
+        return fut
+
+    async def lookup(self, inv_id: str) -> Inv | None:
+        facts = await self.facts([inv_id])
+        inv = self.engine.active.get(inv_id)
+        if inv is not None:
+            return inv
+        data = facts.invocations.get(inv_id)
+        return Inv.from_data(data) if data is not None else None
+
+    async def attach(self, inv_id: str, *, wait: bool) -> tuple[Inv | None, asyncio.Future[Json] | None]:
+        """The invocation and, if ``wait`` (or it is completed), a future of its result."""
+        inv = await self.lookup(inv_id)
+        if inv is None:
+            return None, None
+        if not wait and not inv.completed:
+            return inv, None
+        fut = self._result_future(inv.id, inv.completed, inv.result)
+        await self.store.commit([])
+        return inv, fut
+
+    async def control(self, action: str, inv_id: str) -> str:
+        facts = await self.facts([inv_id])
+        fn = {"cancel": self.engine.cancel, "kill": self.engine.kill, "purge": self.engine.purge}[action]
+        outcome, effects = fn(inv_id, now_ms(), facts)
+        await self._settle(effects)
+        return outcome
+
+    async def resolve_awakeable(self, awakeable_id: str, result: Json) -> bool:
+        found, effects = self.engine.signal_awakeable(awakeable_id, result, now_ms())
+        await self._settle(effects)
+        return found
+
+    # ------------------------------------------------------------------ attempts
+
+    async def _attempt(self, effect: Invoke) -> None:
+        start = effect.start
+        inv_id, attempt = start.invocation_id, start.attempt_id
+        self.attempts += 1
+        try:
+            msgs = await self._exchange(effect)
+        except _AttemptFailed as exc:
+            log.info("attempt %s of %s failed: %s", attempt, inv_id, exc.message)
+            effects = self.engine.on_attempt_failed(inv_id, attempt, exc.code, exc.message, now_ms())
+            await self._settle(effects)
+            return
+        refs, promises = self.engine.references(inv_id, msgs)
+        facts = await self.facts(refs, promises)
+        effects = self.engine.on_response(inv_id, attempt, msgs, now_ms(), facts)
+        await self._settle(effects)
+
+    async def _exchange(self, effect: Invoke) -> list[Any]:
+        start = effect.start
+        dep = self.deployments.get(effect.deployment_id or "")
+        if dep is None:
+            raise _AttemptFailed(404, f"no deployment serves {start.service}")
+        entries = await self.store.read_journal(
+            start.invocation_id, start.resume_from, start.journal_length
+        )
+        if len(entries) != start.journal_length - start.resume_from:
+            raise _AttemptFailed(500, "journal not readable yet")
+        if effect.needs_state and start.key is not None:
+            state = await self.store.read_state(start.service, start.key)
+            start = replace(start, state={k: orjson.loads(v) for k, v in state.items()})
+        body = b"".join([encode_frame(start), *(e + b"\n" for e in entries)])
+        content_type = invocation_content_type()
+        url = f"{dep[0]}/invoke/{start.service}/{start.handler}"
+        try:
+            resp = await self.http.post(
+                url, content=body, headers={"content-type": content_type, "accept": content_type}
+            )
+        except httpx.HTTPError as exc:
+            raise _AttemptFailed(503, f"request to {url} failed: {exc!r}") from exc
+        if resp.status_code != 200:
+            raise _AttemptFailed(resp.status_code, f"{url} answered {resp.status_code}: {resp.text[:500]}")
+        if parse_invocation_content_type(resp.headers.get("content-type", "")) is None:
+            raise _AttemptFailed(571, f"unexpected content-type {resp.headers.get('content-type')!r}")
+        try:
+            return decode_frames(resp.content)
+        except ProtocolViolation as exc:
+            raise _AttemptFailed(571, f"protocol violation: {exc.message}") from exc
+
+    def _retry_later(self, effect: Retry) -> None:
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._handles.discard(handle)
+            self._spawn(self._settle(self.engine.on_retry(effect.invocation_id, effect.attempt_count, now_ms())))
+
+        handle = loop.call_later(effect.delay_ms / 1000, fire)
+        self._handles.add(handle)
+
+    # ------------------------------------------------------------------ timers
+
+    def _arm(self, timer: TimerRow) -> None:
+        if timer.id in self._timer_ids:
+            return
+        self._timer_ids.add(timer.id)
+        heapq.heappush(self._timers, (timer.due_ms, timer.id, timer))
+        self._timer_wake.set()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            now = now_ms()
+            while self._timers and self._timers[0][0] <= now:
+                _, tid, timer = heapq.heappop(self._timers)
+                self._timer_ids.discard(tid)
+                self._spawn(self._settle(self.engine.on_timer(timer, now)))
+            self._timer_wake.clear()
+            timeout = (self._timers[0][0] - now) / 1000 if self._timers else None
+            try:
+                await asyncio.wait_for(self._timer_wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(60)
+            expired = await self.store.expired(now_ms(), 1000)
+            if expired:
+                self.engine.expire(expired, now_ms())
+                await self._settle([])
+
+    # ------------------------------------------------------------------ deployments
+
+    def _install(self, dep_id: str, uri: str, manifest: Json) -> list[ServiceInfo]:
+        services = parse_manifest(manifest, dep_id)
+        self.deployments[dep_id] = (uri, manifest)
+        for svc in services:
+            self.engine.services[svc.name] = svc
+        return services
+
+    async def register(self, uri_raw: Json) -> tuple[bool, str, list[ServiceInfo]]:
+        """Discover and store a deployment; returns (created, id, services)."""
+        uri = validate_uri(uri_raw)
+        manifest = await discover(self.http, uri)
+        dep_id = ids.deployment_id(uri)
+        services = parse_manifest(manifest, dep_id)
+        existing = self.deployments.get(dep_id)
+        created = existing is None
+        await self.store.commit([ops.PutDeployment(dep_id, uri, orjson.dumps(manifest), now_ms())])
+        self._install(dep_id, uri, manifest)
+        return created, dep_id, services
+
+
+class _AttemptFailed(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+__all__ = ["DiscoveryError", "Runtime", "now_ms"]
