@@ -167,7 +167,11 @@ class FakeServer:
 
     @staticmethod
     def _apply_state(inv: Invocation, m: Command) -> None:
-        from durable.protocol.messages import ClearAllStateCommand, ClearStateCommand, SetStateCommand
+        from durable.protocol.messages import (
+            ClearAllStateCommand,
+            ClearStateCommand,
+            SetStateCommand,
+        )
 
         if isinstance(m, SetStateCommand) and isinstance(m.parameter, Value):
             inv.state[m.key] = m.parameter.value

@@ -1,0 +1,1 @@
+"""The seed tour's workflows, one module each (the seed's ``app/workflows``)."""
