@@ -1,9 +1,99 @@
-"""``durable fuzz``."""
+"""``durable fuzz``: run the fault-injection fuzzer, write a report, exit non-zero on violations.
+
+A failing run writes a reproduction file next to the report (``<report>.repro.json``; seed,
+settings, the programs involved and all programs). ``--replay FILE`` re-runs exactly those
+programs under the same seed's fault schedule; ``--shrink N`` then tries up to N smaller
+variants (fewer programs, then fewer commands) and keeps the smallest that still fails.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from .programs import Program
+
+
+def _write(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def register(app: typer.Typer) -> None:
     """Add the fuzz command to the top-level app."""
+
+    @app.command("fuzz")
+    def fuzz(
+        seed: Annotated[int, typer.Option(help="Seed of the programs and of the fault schedule.")] = 1,
+        duration: Annotated[float, typer.Option(help="Seconds of workload under faults.")] = 60.0,
+        report: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("fuzz-report.json"),
+        replay: Annotated[Path | None, typer.Option(help="Re-run a reproduction file.")] = None,
+        shrink: Annotated[int, typer.Option(help="On failure, try up to N smaller reproductions.")] = 0,
+        ingress: Annotated[str | None, typer.Option(help="Ingress URL of an implementation to test.")] = None,
+        admin: Annotated[str | None, typer.Option(help="Admin URL of that implementation.")] = None,
+        workdir: Annotated[Path | None, typer.Option(help="Data dir, logs and ledger (default: a temp dir).")] = None,
+        concurrency: Annotated[int, typer.Option(help="Programs in flight at once.")] = 24,
+        liveness_bound: Annotated[float, typer.Option(help="Seconds after the final heal for every accepted invocation to complete.")] = 60.0,
+        always_suspend: Annotated[bool, typer.Option(help="Start the embedded server in always-suspend mode.")] = False,
+        process_faults: Annotated[bool, typer.Option(help="Kill/stop the server and SDK processes.")] = True,
+        proxy_faults: Annotated[bool, typer.Option(help="Inject faults between server and SDK.")] = True,
+        require_coverage: Annotated[bool, typer.Option(help="Fail when a command or fault kind never ran.")] = True,
+    ) -> None:
+        """Fault-injection fuzzer: random programs under crashes and network faults."""
+        from .runner import RunConfig, involved_programs, run
+
+        if (ingress is None) != (admin is None):
+            raise typer.BadParameter("--ingress and --admin go together")
+        programs: list[Program] | None = None
+        if replay is not None:
+            repro = json.loads(replay.read_text())
+            seed = int(repro["seed"])
+            duration = float(repro.get("duration", duration))
+            programs = repro.get("programs") or repro.get("all_programs")
+        base = workdir or Path(tempfile.mkdtemp(prefix="durable-fuzz-"))
+
+        def config(progs: list[Program] | None, tag: str) -> RunConfig:
+            return RunConfig(
+                seed=seed, duration=duration, workdir=base / tag, ingress=ingress, admin=admin,
+                always_suspend=always_suspend, concurrency=concurrency,
+                liveness_bound_s=liveness_bound, process_faults=process_faults,
+                proxy_faults=proxy_faults, programs=progs,
+                require_coverage=require_coverage and progs is None,
+            )
+
+        result, submitted = asyncio.run(run(config(programs, f"run-{seed}-{int(time.time())}")))
+        result["workdir"] = str(base)
+        _write(report, result)
+        violations = result["violations"]
+        typer.echo(
+            f"seed {seed}: {result['programs']} programs, {result['invocations']} invocations, "
+            f"{result['server_kills']} server kills, {result['sdk_kills']} SDK kills, "
+            f"{result['proxy_faults']} proxy faults, {len(violations)} violations "
+            f"(report: {report}, logs: {base})"
+        )
+        if not violations:
+            return
+        for v in violations[:20]:
+            typer.echo(f"  VIOLATION {v['kind']}: {v.get('pid', '')} {v['detail']}", err=True)
+        involved = involved_programs(result, submitted) or submitted
+        repro_path = report.with_suffix(".repro.json")
+        _write(repro_path, {"seed": seed, "duration": duration, "programs": involved,
+                            "all_programs": submitted, "violations": violations})
+        typer.echo(f"reproduction: durable fuzz --replay {repro_path}", err=True)
+        if shrink > 0:
+            from .shrink import shrink as do_shrink
+
+            smallest = asyncio.run(do_shrink(lambda progs, i: run(config(progs, f"shrink-{i}")),
+                                             involved, shrink))
+            if smallest is not None:
+                _write(repro_path, {"seed": seed, "duration": duration, "programs": smallest,
+                                    "all_programs": submitted, "violations": violations,
+                                    "shrunk": True})
+                typer.echo(f"shrunk to {len(smallest)} program(s): {repro_path}", err=True)
+        raise typer.Exit(1)

@@ -66,6 +66,15 @@ def executor(step: str, owner: str, fail_first: int = 0, terminal: str | None = 
     return effect
 
 
+def recorder(body: dict[str, Any]) -> Any:
+    """A step closure that records ``body`` in the ledger and returns nothing."""
+
+    def record() -> None:
+        post(body)
+
+    return record
+
+
 interpreter = restate.VirtualObject("FuzzInterpreter")
 workflow = restate.Workflow("FuzzWorkflow")
 helper = restate.Service("FuzzHelper")
@@ -99,8 +108,8 @@ async def _one(ctx: restate.ObjectContext, pid: str, i: int, cmd: dict[str, Any]
     elif kind == "clear":
         ctx.clear(state_name(pid, cmd["name"]))
     elif kind == "incr":
-        value = await ctx.get("counter") or 0
-        ctx.set("counter", int(value) + 1)
+        value: Any = await ctx.get("counter")
+        ctx.set("counter", int(value or 0) + 1)
     elif kind == "run":
         obs.append([i, await ctx.run(step_name(pid, i), executor(step_name(pid, i), pid))])
     elif kind == "run_retry":
@@ -116,11 +125,12 @@ async def _one(ctx: restate.ObjectContext, pid: str, i: int, cmd: dict[str, Any]
     elif kind == "sleep":
         await ctx.sleep(timedelta(milliseconds=int(cmd["ms"])))
     elif kind in ("awakeable", "awakeable_reject"):
+        fut: Any
         name, fut = ctx.awakeable()
         reg = {"type": "awakeable", "id": name, "pid": pid, "index": i,
                "action": "resolve" if kind == "awakeable" else "reject",
                "value": cmd.get("value"), "message": cmd.get("message")}
-        await ctx.run(step_name(pid, i, ":reg"), lambda: post(reg) and None)
+        await ctx.run(step_name(pid, i, ":reg"), recorder(reg))
         try:
             obs.append([i, await fut])
         except TerminalError as e:
@@ -155,10 +165,11 @@ async def _one(ctx: restate.ObjectContext, pid: str, i: int, cmd: dict[str, Any]
     elif kind == "fail":
         raise TerminalError(str(cmd["message"]))
     elif kind == "cancel":
-        name, fut = ctx.awakeable()
+        never: Any
+        name, never = ctx.awakeable()
         blocked = {"type": "blocked", "pid": pid, "awakeable": name}
-        await ctx.run(step_name(pid, i, ":block"), lambda: post(blocked) and None)
-        await fut  # nobody resolves it: the fuzzer cancels this invocation
+        await ctx.run(step_name(pid, i, ":block"), recorder(blocked))
+        await never  # nobody resolves it: the fuzzer cancels this invocation
     else:
         raise TerminalError(f"unknown command kind {kind!r}", status_code=400)
 
@@ -174,7 +185,7 @@ async def dump(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
 @workflow.main()
 async def wf_run(ctx: restate.WorkflowContext, req: dict[str, Any]) -> Any:
     reg = {"type": "promise", "key": ctx.key(), "value": req["value"]}
-    await ctx.run("register", lambda: post(reg) and None)
+    await ctx.run("register", recorder(reg))
     return await ctx.promise("p").value()
 
 

@@ -1,0 +1,126 @@
+"""The system under test, wired for fault injection.
+
+::
+
+    driver ──ingress──▶ server ──/invoke──▶ FaultProxy ──▶ SDK (hypercorn, FuzzInterpreter)
+                                                                 │ run closures, markers
+    ledger ◀─────────────────────────────────────────────────────┘
+
+By default the embedded reference stack is started: ``durable server`` as a subprocess (so it
+can be SIGKILLed and restarted on the same data dir) and the SDK's hypercorn as another. With
+``ingress``/``admin`` URLs, any implementation is tested instead: the fuzzer still serves its
+SDK deployment behind its proxy and registers it through the admin API, but it cannot restart
+that server, so server faults are left out of the schedule.
+
+Everything listens on 127.0.0.1, on ports chosen at run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .clock import Clock
+from .ledger import Ledger
+from .nemesis import Proc
+from .proxy import FaultPolicy, FaultProxy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class StackConfig:
+    seed: int
+    workdir: Path
+    ingress: str | None = None
+    admin: str | None = None
+    always_suspend: bool = False
+    proxy_probability: float = 0.15
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.clock = Clock()
+        config.workdir.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(self.clock, config.workdir / "ledger.jsonl")
+        self.policy = FaultPolicy(seed=config.seed, probability=config.proxy_probability,
+                                  enabled=False)
+        self.sdk_port = free_port()
+        self.proxy = FaultProxy(self.sdk_port, self.policy, self.clock)
+        self.sdk: Proc | None = None
+        self.server: Proc | None = None
+        self.ingress = config.ingress or ""
+        self.admin = config.admin or ""
+
+    @property
+    def embedded(self) -> bool:
+        return self.config.ingress is None
+
+    def procs(self) -> dict[str, Proc]:
+        out = {}
+        if self.server is not None:
+            out["server"] = self.server
+        if self.sdk is not None:
+            out["sdk"] = self.sdk
+        return out
+
+    async def start(self) -> None:
+        wd = self.config.workdir
+        ledger_url = await self.ledger.start()
+        self.sdk = Proc(
+            "sdk",
+            [sys.executable, "-m", "hypercorn", "fuzz.services.interpreter:app",
+             "--bind", f"127.0.0.1:{self.sdk_port}", "--workers", "1"],
+            self.sdk_port, wd / "sdk.log", env={"FUZZ_LEDGER_URL": ledger_url}, cwd=ROOT,
+        )
+        self.sdk.start()
+        proxy_url = await self.proxy.start()
+        if self.embedded:
+            ingress_port, admin_port = free_port(), free_port()
+            argv = [sys.executable, "-m", "durable.cli", "server", "--data-dir", str(wd / "data"),
+                    "--ingress-port", str(ingress_port), "--admin-port", str(admin_port)]
+            if self.config.always_suspend:
+                argv.append("--always-suspend")
+            self.server = Proc("server", argv, admin_port, wd / "server.log", cwd=ROOT)
+            self.server.start()
+            self.ingress = f"http://127.0.0.1:{ingress_port}"
+            self.admin = f"http://127.0.0.1:{admin_port}"
+            await self.server.wait_ready()
+            await Proc("ingress", [], ingress_port, wd / "unused.log").wait_ready()
+        await self.sdk.wait_ready()
+        await self.register(proxy_url)
+
+    async def register(self, uri: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        async with httpx.AsyncClient(timeout=10) as c:
+            while time.monotonic() < deadline:
+                try:
+                    r = await c.post(f"{self.admin}/deployments", json={"uri": uri, "force": True})
+                    if r.status_code in (200, 201):
+                        return
+                    last = f"{r.status_code} {r.text[:300]}"
+                except httpx.HTTPError as exc:
+                    last = repr(exc)
+                await asyncio.sleep(0.3)
+        raise RuntimeError(f"could not register the deployment {uri}: {last}")
+
+    async def stop(self) -> None:
+        for p in self.procs().values():
+            await p.stop()
+        await self.proxy.stop()
+        await self.ledger.stop()
