@@ -1,7 +1,181 @@
-"""``durable conformance run | list | sdk``."""
+"""``durable conformance run | list | sdk``.
+
+``run`` without target options starts the embedded reference stack (our server + our test
+services) once per mode; ``--target restate`` does the same with the real Restate server and
+restate-sdk; ``--ingress/--admin/--services`` tests an implementation someone else started.
+"""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import fnmatch
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
 
-app = typer.Typer(no_args_is_help=True)
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import exclusions as excl_mod
+from . import profile as profile_mod
+from .model import CaseResult, Mode, Verdict
+from .registry import select
+from .report import write_reports
+from .runner import run_cases, summarize
+from .stack import StackError, register, started
+from .target import Target
+
+app = typer.Typer(no_args_is_help=True, help="The conformance kit: server half (run) and SDK half (sdk).")
+console = Console(stderr=True)
+
+_COLORS = {"PASS": "green", "NON-STRICT": "yellow", "FAIL": "red", "UNIMPLEMENTED": "blue", "SKIPPED": "dim"}
+
+
+def _modes(mode: str) -> list[Mode]:
+    if mode in ("all", "both"):
+        return [Mode.DEFAULT, Mode.ALWAYS_SUSPEND]
+    return [Mode(mode)]
+
+
+def _run_mode(target: Target, mode: Mode, only: list[str], concurrency: int, quiet: bool) -> list[CaseResult]:
+    cases = select(only)
+    with Progress(
+        TextColumn(f"[bold]{target.name}[/] {mode.value}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=quiet, transient=False,
+    ) as progress:
+        task = progress.add_task("", total=len(cases))
+        counts = {v.value: 0 for v in Verdict}
+
+        def tick(r: CaseResult) -> None:
+            counts[r.verdict.value] += 1
+            desc = " ".join(f"[{_COLORS[k]}]{k}:{n}[/]" for k, n in counts.items() if n)
+            progress.update(task, advance=1, description=desc)
+            if r.verdict is Verdict.FAIL and not quiet:
+                progress.console.print(f"[red]FAIL[/] {r.case.id} ({mode.value}) {r.case.title}: {r.message[:200]}")
+
+        return asyncio.run(run_cases(cases, target, mode, concurrency, tick))
+
+
+def _print_summary(results: list[CaseResult], modes: list[Mode]) -> None:
+    table = Table(title="conformance summary")
+    table.add_column("mode")
+    for v in Verdict:
+        table.add_column(v.value)
+    for m in modes:
+        s = summarize([r for r in results if r.mode is m])
+        table.add_row(m.value, *[f"[{_COLORS[v.value]}]{s[v.value]}[/]" for v in Verdict])
+    console.print(table)
+
+
+@app.command("run")
+def run(
+    ingress: Annotated[str | None, typer.Option(help="ingress URL of a running implementation")] = None,
+    admin: Annotated[str | None, typer.Option(help="admin URL of a running implementation")] = None,
+    services: Annotated[str | None, typer.Option(help="URL of the test services (registered via admin)")] = None,
+    target: Annotated[str, typer.Option(help="reference | restate (started by the kit) | url")] = "reference",
+    only: Annotated[list[str] | None, typer.Option(help="case or requirement id glob (repeatable)")] = None,
+    mode: Annotated[str, typer.Option(help="default | always-suspend | all")] = "all",
+    report: Annotated[Path | None, typer.Option(help="write index.json, junit.xml, summary.md here")] = None,
+    exclusions: Annotated[Path | None, typer.Option(help="known failures (YAML/JSON); exit 1 only on new ones")] = None,
+    profile: Annotated[str | None, typer.Option(help="profile name or file (capabilities, differences)")] = None,
+    concurrency: Annotated[int, typer.Option(help="cases run at once")] = 24,
+    quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
+) -> None:
+    """Run the server-conformance cases and exit non-zero on any (new) FAIL."""
+    modes = _modes(mode)
+    excl = excl_mod.load(exclusions)
+    external = ingress is not None or admin is not None
+    if external and not (ingress and admin):
+        raise typer.BadParameter("--ingress and --admin go together")
+    kind = "url" if external else target
+    prof = profile_mod.load(profile or (kind if kind in ("reference", "restate") else None))
+    results: list[CaseResult] = []
+    started_at = time.monotonic()
+    for m in modes:
+        if external:
+            assert ingress and admin
+            if services:
+                register(admin.rstrip("/"), services.rstrip("/"))
+            tgt = Target(prof.name if profile else "implementation", ingress, admin, services, prof.capabilities,
+                         prof.differences)
+            if m is Mode.ALWAYS_SUSPEND and len(modes) > 1:
+                console.print("[yellow]note[/]: an external target runs in whatever mode it was started in; "
+                              "the always-suspend pass reuses it")
+            results += _run_mode(tgt, m, only or [], concurrency, quiet)
+            continue
+        if kind not in ("reference", "restate"):
+            raise typer.BadParameter(f"unknown target {kind!r}")
+        try:
+            with started(kind, m is Mode.ALWAYS_SUSPEND) as stack:
+                tgt = Target(kind, stack.ingress, stack.admin, stack.services, prof.capabilities, prof.differences)
+                results += _run_mode(tgt, m, only or [], concurrency, quiet)
+        except StackError as exc:
+            console.print(f"[red]could not start the {kind} stack[/]: {exc}")
+            raise typer.Exit(2) from exc
+    excl_mod.apply(excl, results)
+    _print_summary(results, modes)
+    elapsed = time.monotonic() - started_at
+    console.print(f"{len(results)} case runs in {elapsed:.1f}s")
+    name = prof.name if kind == "url" else kind
+    if report is not None:
+        write_reports(report, name, [m.value for m in modes], results, select(only or []), prof.differences)
+        if exclusions is not None or any(r.verdict is Verdict.FAIL for r in results):
+            excl_mod.write_new(report / "exclusions.new.yaml", excl_mod.ratchet(excl, results))
+        console.print(f"reports in {report}")
+    new_fails = [r for r in results if r.verdict is Verdict.FAIL and not r.excluded and not r.explained]
+    explained = [r for r in results if r.verdict is Verdict.FAIL and r.explained]
+    for r in explained:
+        console.print(f"[yellow]explained[/] {r.case.id} ({r.mode.value}): {r.explained}")
+    if new_fails:
+        console.print(f"[red]{len(new_fails)} failing case run(s)[/]: "
+                      + ", ".join(sorted({f'{r.case.id}' for r in new_fails})))
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_cases(
+    only: Annotated[list[str] | None, typer.Option(help="case or requirement id glob")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """List the cases with their requirement ids, strength and capabilities (no run)."""
+    cases = select(only or [])
+    if as_json:
+        sys.stdout.write(json.dumps([{"id": c.id, "title": c.title, "requirements": list(c.requirements),
+                                      "strength": c.strength.value, "capabilities": list(c.capabilities),
+                                      "modes": [m.value for m in c.modes]} for c in cases], indent=1) + "\n")
+        return
+    table = Table(title=f"{len(cases)} cases")
+    for col in ("id", "title", "requirements", "strength", "capabilities"):
+        table.add_column(col)
+    for c in cases:
+        table.add_row(c.id, c.title, ", ".join(c.requirements), c.strength.value, ", ".join(c.capabilities))
+    Console().print(table)
+
+
+@app.command("sdk")
+def sdk(
+    endpoint: Annotated[str, typer.Option(help="SDK endpoint URL (serves /discover and /invoke)")],
+    only: Annotated[list[str] | None, typer.Option(help="case id glob")] = None,
+    report: Annotated[Path | None, typer.Option(help="write index.json, junit.xml, summary.md here")] = None,
+) -> None:
+    """SDK half: the kit acts as the server and drives an SDK endpoint with hand-written journals."""
+    from .sdk.runner import run_sdk_cases
+
+    results = asyncio.run(run_sdk_cases(endpoint.rstrip("/"), only or []))
+    table = Table(title="SDK conformance")
+    for col in ("case", "verdict", "message"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r.case.id, f"[{_COLORS[r.verdict.value]}]{r.verdict.value}[/]", r.message[:120])
+    console.print(table)
+    if report is not None:
+        from .sdk.cases import all_sdk_cases
+
+        write_reports(report, f"sdk:{endpoint}", ["sdk"], results,
+                      [c for c in all_sdk_cases() if not only or any(fnmatch.fnmatchcase(c.id, p) for p in only)])
+    if any(r.verdict is Verdict.FAIL for r in results):
+        raise typer.Exit(1)

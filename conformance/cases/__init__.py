@@ -1,0 +1,25 @@
+"""Server-conformance cases, one module per category; importing this package registers them.
+
+Case ids are ``<CATEGORY>-<NNN>``; each case cites the requirement ids it checks (spec/01-07
+plus the test-services contract ``TS-*`` of spec/08).
+"""
+
+from . import (  # noqa: F401
+    admin,
+    calls,
+    cancel,
+    combinators,
+    determinism,
+    errors,
+    idempotency,
+    ingress,
+    objects,
+    promises,
+    properties,
+    sagas,
+    security,
+    state,
+    steps,
+    timers,
+    workflows,
+)
