@@ -1,15 +1,16 @@
 """Parse the ``delay`` query parameter: ISO 8601 durations (``PT5M``) and short forms
-(``10s``, ``5m``, ``1h``, ``500ms``, ``1h30m``, ``2d``), as Restate's ingress accepts."""
+(``10s``, ``5m``, ``1h``, ``500ms``, ``1h30m``, ``2d``), as Restate's ingress accepts.
+Years, months and weeks are refused: their length in milliseconds is ambiguous."""
 
 from __future__ import annotations
 
 import re
 
 _ISO = re.compile(
-    r"^P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
 )
-_SHORT = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_SHORT = re.compile(r"(\d+)(ms|s|m|h|d)")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 MAX_DELAY_MS = 100 * 365 * 86_400_000
 
@@ -23,7 +24,7 @@ def parse_duration_ms(text: str) -> int:
     if iso and value.upper() not in ("P", "PT") and not value.upper().endswith("T"):
         parts = iso.groupdict()
         total = 0.0
-        for key, unit in (("w", "w"), ("d", "d"), ("h", "h"), ("m", "m"), ("s", "s")):
+        for key, unit in (("d", "d"), ("h", "h"), ("m", "m"), ("s", "s")):
             if parts[key] is not None:
                 total += float(parts[key]) * _UNIT_MS[unit]
         return _check(total)

@@ -9,13 +9,17 @@ from its cause.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
+import orjson
 
 from durable.protocol import MANIFEST_CONTENT_TYPE, MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION
 
-from .core.model import HandlerInfo, RetryPolicy, ServiceInfo
+from .core.model import HandlerInfo, ServiceInfo
 
 Json = Any
 
@@ -26,7 +30,9 @@ _HANDLER_TY = {"EXCLUSIVE": "exclusive", "SHARED": "shared", "WORKFLOW": "workfl
 
 
 class DiscoveryError(Exception):
-    pass
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def validate_uri(uri: Json) -> str:
@@ -41,40 +47,76 @@ def validate_uri(uri: Json) -> str:
     return uri.rstrip("/")
 
 
-async def discover(client: httpx.AsyncClient, uri: str) -> Json:
+async def discover(client: httpx.AsyncClient, uri: str, headers: dict[str, str]) -> Json:
     try:
         resp = await client.get(
-            f"{uri}/discover", headers={"accept": MANIFEST_CONTENT_TYPE}, timeout=10.0
+            f"{uri}/discover", headers={**headers, "accept": MANIFEST_CONTENT_TYPE}, timeout=10.0
         )
     except httpx.HTTPError as exc:
         raise DiscoveryError(f"cannot reach {uri}/discover: {exc!r}") from exc
     if resp.status_code != 200:
         raise DiscoveryError(f"{uri}/discover answered {resp.status_code}: {resp.text[:300]}")
+    ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype != MANIFEST_CONTENT_TYPE:
+        raise DiscoveryError(f"{uri}/discover answered content-type {ctype!r}, expected {MANIFEST_CONTENT_TYPE}")
     try:
-        return resp.json()
+        manifest = resp.json()
     except ValueError as exc:
         raise DiscoveryError(f"{uri}/discover did not return JSON: {exc}") from exc
+    _check_schema(manifest)
+    return manifest
 
 
-def _retry(obj: Json, base: RetryPolicy | None) -> RetryPolicy | None:
-    keys = (
-        "retryPolicyInitialInterval",
-        "retryPolicyExponentiationFactor",
-        "retryPolicyMaxInterval",
-        "retryPolicyMaxAttempts",
-    )
-    if not any(k in obj for k in keys):
-        return base
-    start = base or RetryPolicy()
-    try:
-        return RetryPolicy(
-            initial_interval_ms=int(obj.get(keys[0], start.initial_interval_ms)),
-            factor=float(obj.get(keys[1], start.factor)),
-            max_interval_ms=int(obj.get(keys[2], start.max_interval_ms)),
-            max_attempts=int(obj[keys[3]]) if obj.get(keys[3]) is not None else start.max_attempts,
-        )
-    except (TypeError, ValueError) as exc:
-        raise DiscoveryError(f"invalid retry policy: {exc}") from exc
+@lru_cache(maxsize=1)
+def _manifest_validator() -> Any:
+    path = Path(__file__).resolve().parents[1] / "spec" / "schemas" / "discovery" / "manifest.json"
+    if not path.is_file():
+        return None
+    schema = orjson.loads(path.read_bytes())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _check_schema(manifest: Json) -> None:
+    validator = _manifest_validator()
+    if validator is None:
+        return
+    error = jsonschema.exceptions.best_match(validator.iter_errors(manifest))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise DiscoveryError(f"invalid manifest at {where}: {error.message}")
+
+
+_RETRY_FIELDS = (
+    ("retryPolicyInitialInterval", "initial_interval_ms", int),
+    ("retryPolicyExponentiationFactor", "factor", float),
+    ("retryPolicyMaxInterval", "max_interval_ms", int),
+    ("retryPolicyMaxAttempts", "max_attempts", int),
+)
+
+
+def _retry(obj: Json, where: str) -> dict[str, Json] | None:
+    out: dict[str, Json] = {}
+    for manifest_name, field, cast in _RETRY_FIELDS:
+        value = obj.get(manifest_name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise DiscoveryError(f"{where}: {manifest_name} must be a non-negative number")
+        out[field] = cast(value)
+    if out.get("factor", 1.0) < 1.0:
+        raise DiscoveryError(f"{where}: retryPolicyExponentiationFactor must be >= 1")
+    if out.get("max_attempts", 1) < 1:
+        raise DiscoveryError(f"{where}: retryPolicyMaxAttempts must be >= 1")
+    return out or None
+
+
+def _ms(obj: Json, name: str, where: str) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DiscoveryError(f"{where}: {name} must be a non-negative integer (ms)")
+    return value
 
 
 def parse_manifest(manifest: Json, deployment_id: str) -> list[ServiceInfo]:
@@ -105,7 +147,8 @@ def parse_manifest(manifest: Json, deployment_id: str) -> list[ServiceInfo]:
         ty = _SERVICE_TY.get(str(s.get("ty", "")).upper())
         if ty is None:
             raise DiscoveryError(f"service {name}: ty must be SERVICE, VIRTUAL_OBJECT or WORKFLOW")
-        svc_retry = _retry(s, None)
+        svc_retry = _retry(s, name)
+        svc_abort = _ms(s, "abortTimeout", name)
         handlers: dict[str, HandlerInfo] = {}
         raw_handlers = s.get("handlers")
         if not isinstance(raw_handlers, list):
@@ -130,8 +173,16 @@ def parse_manifest(manifest: Json, deployment_id: str) -> list[ServiceInfo]:
                 raise DiscoveryError(f"handler {name}/{hname}: an object cannot have a WORKFLOW handler")
             elif ty == "workflow" and hty == "exclusive":
                 raise DiscoveryError(f"handler {name}/{hname}: a workflow has WORKFLOW or SHARED handlers")
-            inp = h.get("input") if isinstance(h.get("input"), dict) else {}
-            outp = h.get("output") if isinstance(h.get("output"), dict) else {}
+            inp = h.get("input") or {}
+            outp = h.get("output") or {}
+            if not isinstance(inp, dict) or not isinstance(outp, dict):
+                raise DiscoveryError(f"handler {name}/{hname}: input/output must be objects")
+            where = f"handler {name}/{hname}"
+            if "workflowCompletionRetention" in h and hty != "workflow":
+                raise DiscoveryError(f"{where}: workflowCompletionRetention is only for a workflow's run handler")
+            if "idempotencyRetention" in h and hty == "workflow":
+                raise DiscoveryError(f"{where}: idempotencyRetention is not allowed on a workflow's run handler")
+            abort = _ms(h, "abortTimeout", where)
             handlers[hname] = HandlerInfo(
                 name=hname,
                 ty=hty,
@@ -139,7 +190,14 @@ def parse_manifest(manifest: Json, deployment_id: str) -> list[ServiceInfo]:
                 input_content_type=inp.get("contentType"),
                 input_required=bool(inp.get("required", False)),
                 output_content_type=outp.get("contentType"),
-                retry=_retry(h, svc_retry),
+                output_schema=outp.get("jsonSchema"),
+                output_content_type_if_empty=bool(outp.get("setContentTypeIfEmpty", False)),
+                retention_ms=_ms(h, "workflowCompletionRetention", where)
+                if hty == "workflow"
+                else _ms(h, "idempotencyRetention", where),
+                retry=_retry(h, where),
+                abort_timeout_ms=abort if abort is not None else svc_abort,
+                documentation=h.get("documentation"),
             )
         if ty == "workflow" and sum(1 for x in handlers.values() if x.ty == "workflow") != 1:
             raise DiscoveryError(f"workflow {name} must have exactly one WORKFLOW handler")

@@ -10,11 +10,12 @@ of durability.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -63,7 +64,7 @@ class Runtime:
         self.engine = Engine(
             retention_ms=config.retention_ms, retry=config.retry, always_suspend=config.always_suspend
         )
-        self.deployments: dict[str, tuple[str, Json]] = {}
+        self.deployments: dict[str, Deployment] = {}
         self._waiters: dict[str, list[asyncio.Future[Json]]] = {}
         self._timers: list[tuple[int, str, TimerRow]] = []
         self._timer_ids: set[str] = set()
@@ -79,8 +80,8 @@ class Runtime:
 
     async def start(self) -> None:
         await self.store.open()
-        for dep_id, uri, manifest in await self.store.load_deployments():
-            self._install(dep_id, uri, orjson.loads(manifest))
+        for dep_id, uri, blob, created_at in await self.store.load_deployments():
+            self._install(Deployment.from_row(dep_id, uri, blob, created_at))
         rows = await self.store.load_active()
         effects = self.engine.load(rows, now_ms())
         for timer in await self.store.load_timers():
@@ -238,10 +239,17 @@ class Runtime:
             start = replace(start, state={k: orjson.loads(v) for k, v in state.items()})
         body = b"".join([encode_frame(start), *(e + b"\n" for e in entries)])
         content_type = invocation_content_type()
-        url = f"{dep[0]}/invoke/{start.service}/{start.handler}"
+        url = f"{dep.uri}/invoke/{start.service}/{start.handler}"
+        svc = self.engine.services.get(start.service)
+        handler = svc.handlers.get(start.handler) if svc is not None else None
+        abort_ms = handler.abort_timeout_ms if handler is not None else None
+        timeout = abort_ms / 1000 if abort_ms else self.config.attempt_timeout_s
         try:
             resp = await self.http.post(
-                url, content=body, headers={"content-type": content_type, "accept": content_type}
+                url,
+                content=body,
+                headers={**dep.headers, "content-type": content_type, "accept": content_type},
+                timeout=httpx.Timeout(timeout, connect=10.0),
             )
         except httpx.HTTPError as exc:
             raise _AttemptFailed(503, f"request to {url} failed: {exc!r}") from exc
@@ -282,10 +290,8 @@ class Runtime:
                 self._spawn(self._settle(self.engine.on_timer(timer, now)))
             self._timer_wake.clear()
             timeout = (self._timers[0][0] - now) / 1000 if self._timers else None
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._timer_wake.wait(), timeout)
-            except TimeoutError:
-                pass
 
     async def _expiry_loop(self) -> None:
         while True:
@@ -297,24 +303,61 @@ class Runtime:
 
     # ------------------------------------------------------------------ deployments
 
-    def _install(self, dep_id: str, uri: str, manifest: Json) -> list[ServiceInfo]:
-        services = parse_manifest(manifest, dep_id)
-        self.deployments[dep_id] = (uri, manifest)
+    def _install(self, dep: Deployment) -> list[ServiceInfo]:
+        services = parse_manifest(dep.manifest, dep.id)
+        self.deployments[dep.id] = dep
         for svc in services:
-            self.engine.services[svc.name] = svc
+            old = self.engine.services.get(svc.name)
+            revision = old.revision + 1 if old is not None and old.deployment_id != dep.id else 1
+            self.engine.services[svc.name] = replace(svc, revision=revision)
         return services
 
-    async def register(self, uri_raw: Json) -> tuple[bool, str, list[ServiceInfo]]:
-        """Discover and store a deployment; returns (created, id, services)."""
+    async def register(
+        self,
+        uri_raw: Json,
+        headers: dict[str, str] | None = None,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> tuple[bool, Deployment]:
+        """Discover and store a deployment; returns (created, deployment)."""
         uri = validate_uri(uri_raw)
-        manifest = await discover(self.http, uri)
+        manifest = await discover(self.http, uri, headers or {})
         dep_id = ids.deployment_id(uri)
         services = parse_manifest(manifest, dep_id)
+        if not force:
+            for svc in services:
+                old = self.engine.services.get(svc.name)
+                if old is not None and old.deployment_id != dep_id and old.ty != svc.ty:
+                    raise DiscoveryError(
+                        f"service {svc.name} is already registered as a {old.ty} by "
+                        f"{old.deployment_id}; use force to change its type",
+                        409,
+                    )
         existing = self.deployments.get(dep_id)
-        created = existing is None
-        await self.store.commit([ops.PutDeployment(dep_id, uri, orjson.dumps(manifest), now_ms())])
-        self._install(dep_id, uri, manifest)
-        return created, dep_id, services
+        dep = Deployment(dep_id, uri, manifest, existing.created_at if existing else now_ms(), headers or {})
+        if dry_run:
+            return existing is None, dep
+        await self.store.commit([ops.PutDeployment(dep.id, uri, dep.to_blob(), dep.created_at)])
+        self._install(dep)
+        return existing is None, dep
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    id: str
+    uri: str
+    manifest: Json
+    created_at: int
+    headers: dict[str, str]
+
+    def to_blob(self) -> bytes:
+        return orjson.dumps({"manifest": self.manifest, "additional_headers": self.headers})
+
+    @classmethod
+    def from_row(cls, dep_id: str, uri: str, blob: bytes, created_at: int) -> Deployment:
+        data = orjson.loads(blob)
+        return cls(dep_id, uri, data["manifest"], created_at, data.get("additional_headers") or {})
 
 
 class _AttemptFailed(Exception):

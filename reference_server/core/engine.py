@@ -40,6 +40,7 @@ from durable.protocol import (
     PeekPromiseCommand,
     ProposeRunCompletionMessage,
     ResumeMissMessage,
+    RunCommand,
     SendCommand,
     SendSignalCommand,
     SetStateCommand,
@@ -205,13 +206,10 @@ class Engine:
 
     def policy(self, inv: Inv) -> RetryPolicy:
         svc = self.services.get(inv.service)
-        if svc is not None:
-            handler = svc.handlers.get(inv.handler)
-            if handler is not None and handler.retry is not None:
-                return handler.retry
-            if svc.retry is not None:
-                return svc.retry
-        return self.retry
+        if svc is None:
+            return self.retry
+        handler = svc.handlers.get(inv.handler)
+        return self.retry.merged(handler.retry if handler else None, svc.retry)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -426,9 +424,13 @@ class Engine:
             self._ops.append(ops.AppendJournal(inv.id, cmd.index, orjson.dumps(entry)))
             inv.journal_length += 1
         for cmd in commands:
+            inv.cids.extend(c for c in cmd.completion_ids() if c)
+            if isinstance(cmd, RunCommand):
+                inv.open_runs.append(cmd.completion_id)
             self._apply(inv, cmd, notifications)
         for m in msgs:
-            if isinstance(m, ProposeRunCompletionMessage):
+            if isinstance(m, ProposeRunCompletionMessage) and m.completion_id in inv.open_runs:
+                inv.open_runs.remove(m.completion_id)
                 notifications.append(completion(m.completion_id, result_of(m)))
         inv.sdk_length = base + len(commands)
         stored = bool(notifications) or bool(commands)
@@ -507,7 +509,7 @@ class Engine:
         self._touch(inv)
         policy = self.policy(inv)
         if policy.max_attempts is not None and inv.retry_count >= policy.max_attempts:
-            self._complete(inv, failure(code if code >= 400 else 500, message))
+            self._complete(inv, failure(code, message))
             return
         delay = delay_ms if delay_ms is not None else policy.delay_ms(inv.retry_count)
         self._effects.append(Retry(inv.id, inv.attempt_count, max(0, delay)))
@@ -668,7 +670,7 @@ class Engine:
         inv.status = STATUS_COMPLETED
         inv.result = result
         inv.completed_at = self._now
-        inv.expires_at = self._now + self.retention_ms
+        inv.expires_at = self._now + self._retention(inv)
         inv.attempt = None
         inv.awaiting = None
         inv.pending = []
@@ -686,6 +688,13 @@ class Engine:
         self._effects.append(Finished(inv.id, result))
         self._effects.append(Evict(inv.id))
 
+    def _retention(self, inv: Inv) -> int:
+        svc = self.services.get(inv.service)
+        handler = svc.handlers.get(inv.handler) if svc is not None else None
+        if handler is not None and handler.retention_ms is not None:
+            return handler.retention_ms
+        return self.retention_ms
+
     def cancel(self, inv_id: str, now: int, facts: Facts = NO_FACTS) -> tuple[str, list[Effect]]:
         """Returns "done" (never started), "accepted" (signalled), "completed" or "not_found"."""
         self._begin(now, facts)
@@ -701,8 +710,10 @@ class Engine:
         if inv.status in (STATUS_SCHEDULED, STATUS_INBOXED):
             self._complete(inv, CANCELLED)
             return "done"
-        inv.cancel_requested = True
-        self._notify(inv.id, signal(CANCEL_SIGNAL_ID, VOID))
+        if not inv.cancel_requested:
+            inv.cancel_requested = True
+            self._touch(inv)
+            self._notify(inv.id, signal(CANCEL_SIGNAL_ID, VOID))
         return "accepted"
 
     def kill(self, inv_id: str, now: int, facts: Facts = NO_FACTS) -> tuple[str, list[Effect]]:
@@ -736,16 +747,24 @@ class Engine:
             self._ops.append(ops.DeleteInvocation(inv.id))
             if inv.svc_ty == "workflow" and inv.handler_ty == "workflow" and inv.key is not None:
                 self._ops.append(ops.ClearState(inv.service, inv.key, None))
+                self._ops.append(ops.DeletePromises(inv.service, inv.key))
             self._effects.append(Evict(inv.id))
             outcome = "done"
         return outcome, self._end()
 
-    def expire(self, inv_ids: Iterable[str], now: int) -> None:
-        """Drop completed invocations past their retention (from the store's index)."""
-        for inv_id in inv_ids:
+    def expire(self, rows: Iterable[tuple[str, str, str, str | None]], now: int) -> None:
+        """Drop completed invocations past their retention: (id, service, handler, key) rows.
+
+        A workflow's run takes its state and promises with it, so the key is free again."""
+        for inv_id, service, handler, key in rows:
             if inv_id in self.active:
                 continue
             self._ops.append(ops.DeleteInvocation(inv_id))
+            svc = self.services.get(service)
+            info = svc.handlers.get(handler) if svc is not None else None
+            if svc is not None and svc.ty == "workflow" and info is not None and info.ty == "workflow":
+                self._ops.append(ops.ClearState(service, key or "", None))
+                self._ops.append(ops.DeletePromises(service, key or ""))
 
 
 def _put(inv: Inv) -> ops.PutInvocation:
@@ -768,12 +787,17 @@ def _timer_fields(t: TimerRow) -> tuple[str, int, str, str, int]:
 
 
 def _validate(inv: Inv, msgs: list[Message]) -> str | None:
+    """Check a whole response before anything of it is used (spec WIRE-RESP-8)."""
     if not msgs:
         return "empty response: expected a terminator (end, suspension, error or resume_miss)"
     if not isinstance(msgs[-1], TERMINATORS):
         return f"the response does not end with a terminator (last: {msgs[-1].TYPE})"
+    if isinstance(msgs[-1], ResumeMissMessage) and len(msgs) > 1:
+        return "resume_miss must be the only message of its response"
     expected = inv.journal_length
     has_output = inv.output is not None
+    used = set(inv.cids)
+    runs = set(inv.open_runs)
     for m in msgs[:-1]:
         if isinstance(m, TERMINATORS):
             return f"more than one terminator ({m.TYPE} before the end)"
@@ -782,12 +806,30 @@ def _validate(inv: Inv, msgs: list[Message]) -> str | None:
                 return "the SDK must not send an input command"
             if m.index != expected:
                 return f"{m.TYPE} has index {m.index}, expected {expected}"
+            if has_output:
+                return f"{m.TYPE} after the output command"
             expected += 1
+            if isinstance(m, SetStateCommand | ClearStateCommand | ClearAllStateCommand) and (
+                inv.key is None or not inv.exclusive
+            ):
+                return f"{m.TYPE} is not allowed in a {inv.handler_ty} handler of a {inv.svc_ty}"
+            cids = [c for c in m.completion_ids() if c != 0 or isinstance(m, RunCommand | SleepCommand)]
+            if len(set(cids)) != len(cids):
+                return f"{m.TYPE} at {m.index} uses the same completion id twice"
+            for c in cids:
+                if c < 1:
+                    return f"{m.TYPE} at {m.index}: completion ids start at 1"
+                if c in used:
+                    return f"{m.TYPE} at {m.index} reuses completion id {c}"
+                used.add(c)
+            if isinstance(m, RunCommand):
+                runs.add(m.completion_id)
             has_output = has_output or isinstance(m, OutputCommand)
-        elif not isinstance(m, ProposeRunCompletionMessage):
+        elif isinstance(m, ProposeRunCompletionMessage):
+            if m.completion_id not in runs and m.completion_id not in inv.cids:
+                return f"propose_run_completion for {m.completion_id}, which is not a run"
+        else:
             return f"unexpected {m.TYPE} in a response"
-    if isinstance(msgs[-1], ResumeMissMessage) and len(msgs) > 1:
-        return "resume_miss must be the only message of its response"
     if isinstance(msgs[-1], EndMessage) and not has_output:
         return "end without an output command"
     return None

@@ -8,7 +8,8 @@ simpler than column updates, and one row per step is cheap next to the journal e
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ import orjson
 Json = Any
 
 STATUS_SCHEDULED = "scheduled"
-STATUS_INBOXED = "inboxed"
+STATUS_INBOXED = "pending"
 STATUS_RUNNING = "running"
 STATUS_SUSPENDED = "suspended"
 STATUS_BACKING_OFF = "backing-off"
@@ -38,6 +39,13 @@ class RetryPolicy:
     max_interval_ms: int = 10_000
     max_attempts: int | None = None
 
+    def merged(self, *layers: dict[str, Json] | None) -> RetryPolicy:
+        """Field by field: the first layer that sets a field wins, else this policy's value."""
+        values: dict[str, Json] = {}
+        for layer in reversed([x for x in layers if x]):
+            values.update(layer)
+        return replace(self, **values) if values else self
+
     def delay_ms(self, retry_count: int) -> int:
         delay = self.initial_interval_ms * self.factor ** max(0, retry_count - 1)
         return int(min(delay, self.max_interval_ms))
@@ -51,7 +59,14 @@ class HandlerInfo:
     input_content_type: str | None = None
     input_required: bool = False
     output_content_type: str | None = None
-    retry: RetryPolicy | None = None
+    output_schema: Json = None
+    output_content_type_if_empty: bool = False
+    #: how long the result (and idempotency / workflow key) is kept after completion
+    retention_ms: int | None = None
+    #: retry policy fields this handler sets (RetryPolicy field names)
+    retry: dict[str, Json] | None = None
+    abort_timeout_ms: int | None = None
+    documentation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +75,9 @@ class ServiceInfo:
     ty: str  # "service" | "object" | "workflow"
     deployment_id: str
     handlers: dict[str, HandlerInfo]
-    retry: RetryPolicy | None = None
+    retry: dict[str, Json] | None = None
     manifest: Json = None
+    revision: int = 1
 
 
 @dataclass(slots=True)
@@ -95,6 +111,9 @@ class Inv:
     #: completion id -> promise name, for get_promise waits on this workflow key
     promise_waits: dict[str, str] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)
+    #: every completion id used by a command so far, and the runs still without a result
+    cids: list[int] = field(default_factory=list)
+    open_runs: list[int] = field(default_factory=list)
     caller: str | None = None
     output: Json = None
     result: Json = None
@@ -122,24 +141,54 @@ class Inv:
         return cls(**orjson.loads(data))
 
     def summary(self) -> dict[str, Json]:
-        return {
+        """The admin API's view (spec/schemas/admin/invocation-list.json)."""
+        out: dict[str, Json] = {
             "id": self.id,
-            "target": f"{self.service}/{self.key}/{self.handler}"
-            if self.key is not None
-            else f"{self.service}/{self.handler}",
+            "target": "/".join(p for p in (self.service, self.key, self.handler) if p is not None),
             "service": self.service,
             "handler": self.handler,
-            "key": self.key,
+            "service_ty": _SERVICE_TY.get(self.svc_ty, "Service"),
             "status": self.status,
-            "idempotency_key": self.idempotency_key,
-            "created_at": self.created_at,
-            "modified_at": self.modified_at,
-            "completed_at": self.completed_at,
-            "scheduled_at": self.execute_at,
-            "journal_length": self.journal_length,
+            "created_at": rfc3339(self.created_at),
+            "modified_at": rfc3339(self.modified_at),
             "retry_count": self.retry_count,
-            "attempt_count": self.attempt_count,
-            "last_failure": self.last_failure,
-            "invoked_by": self.caller,
-            "result": self.result,
+            "journal_length": self.journal_length,
         }
+        if self.key is not None:
+            out["key"] = self.key
+        if self.idempotency_key is not None:
+            out["idempotency_key"] = self.idempotency_key
+        if self.caller is not None:
+            out["invoked_by"] = self.caller
+        if self.execute_at is not None:
+            out["scheduled_at"] = rfc3339(self.execute_at)
+        if self.completed_at is not None:
+            out["completed_at"] = rfc3339(self.completed_at)
+        if self.last_failure:
+            out["last_failure"] = {
+                k: v
+                for k, v in self.last_failure.items()
+                if k in ("code", "message", "related_command_index", "related_command_type",
+                         "related_command_name") and v is not None
+            }
+        if self.result is not None:
+            out["output"] = self.result
+            failure = self.result.get("failure")
+            if failure is None:
+                out["outcome"] = "success"
+            elif failure.get("message") == "killed" and failure.get("code") == 409:
+                out["outcome"] = "killed"
+            elif failure.get("message") == "cancelled" and failure.get("code") == 409:
+                out["outcome"] = "cancelled"
+            else:
+                out["outcome"] = "failure"
+        return out
+
+
+_SERVICE_TY = {"service": "Service", "object": "VirtualObject", "workflow": "Workflow"}
+
+
+def rfc3339(ms: int) -> str:
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )

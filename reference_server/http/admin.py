@@ -7,53 +7,77 @@ Paths and status codes follow Restate's admin API where it has one (deployments,
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import orjson
 
 from .. import ids
-from ..core.model import STATUSES, Inv, ServiceInfo
+from ..core.model import STATUSES, Inv, ServiceInfo, rfc3339
 from ..registry import DiscoveryError
-from ..runtime import Runtime
+from ..runtime import Deployment, Runtime
 from .asgi import HttpError, Request, Response, json_response
 from .openapi import openapi_document
 
 Json = Any
-_TY = {"service": "SERVICE", "object": "VIRTUAL_OBJECT", "workflow": "WORKFLOW"}
-_HTY = {"exclusive": "EXCLUSIVE", "shared": "SHARED", "workflow": "WORKFLOW"}
+_TY = {"service": "Service", "object": "VirtualObject", "workflow": "Workflow"}
+_HTY = {"exclusive": "Exclusive", "shared": "Shared", "workflow": "Workflow"}
 _CONTROL = {
     "cancel": {"done": 200, "accepted": 202, "not_found": 404, "completed": 409},
     "kill": {"done": 200, "not_found": 404, "completed": 409},
     "purge": {"done": 200, "not_found": 404, "not_completed": 409},
 }
+_CONTROL_STATUS = {
+    ("cancel", "done"): "cancelled",
+    ("cancel", "accepted"): "cancel_requested",
+    ("kill", "done"): "killed",
+    ("purge", "done"): "purged",
+}
+_RETRY_NAMES = {
+    "initial_interval_ms": "initial_interval_ms",
+    "max_interval_ms": "max_interval_ms",
+    "max_attempts": "max_attempts",
+    "factor": "exponentiation_factor",
+}
+
+
+def _drop_none(d: dict[str, Json]) -> dict[str, Json]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _retry_json(fields: dict[str, Json] | None) -> dict[str, Json] | None:
+    return {_RETRY_NAMES[k]: v for k, v in fields.items()} if fields else None
 
 
 def service_json(svc: ServiceInfo) -> dict[str, Json]:
-    return {
-        "name": svc.name,
-        "ty": _TY[svc.ty],
-        "deployment_id": svc.deployment_id,
-        "handlers": [
-            {
-                "name": h.name,
-                "ty": _HTY[h.ty],
-                "input_json_schema": h.input_schema,
-                "input_content_type": h.input_content_type,
-                "output_content_type": h.output_content_type,
-            }
-            for h in svc.handlers.values()
-        ],
-    }
-
-
-def payload_value(payload: Json) -> Json:
-    if isinstance(payload, dict):
-        if "value" in payload:
-            return payload["value"]
-        if "value_bytes" in payload:
-            return payload["value_bytes"]
-    return None
+    """spec/schemas/admin/service.json"""
+    manifest = svc.manifest if isinstance(svc.manifest, dict) else {}
+    return _drop_none(
+        {
+            "name": svc.name,
+            "ty": _TY[svc.ty],
+            "deployment_id": svc.deployment_id,
+            "revision": svc.revision,
+            "public": not manifest.get("ingressPrivate", False),
+            "documentation": manifest.get("documentation"),
+            "retry_policy": _retry_json(svc.retry),
+            "handlers": [
+                _drop_none(
+                    {
+                        "name": h.name,
+                        "ty": _HTY[h.ty],
+                        "documentation": h.documentation,
+                        "input_required": h.input_required,
+                        "input_content_type": h.input_content_type,
+                        "output_content_type": h.output_content_type,
+                        "input_json_schema": h.input_schema,
+                        "output_json_schema": h.output_schema,
+                        "retry_policy": _retry_json(h.retry),
+                    }
+                )
+                for h in svc.handlers.values()
+            ],
+        }
+    )
 
 
 class Admin:
@@ -65,7 +89,7 @@ class Admin:
         head = seg[0] if seg else ""
         if seg == ["health"]:
             _method(req, "GET")
-            return json_response({"status": "ok"})
+            return json_response({"status": "ok", "version": "0.1.0"})
         if seg == ["version"]:
             _method(req, "GET")
             return json_response({"version": "0.1.0", "min_admin_api_version": 1, "max_admin_api_version": 1})
@@ -85,36 +109,51 @@ class Admin:
         if not rest:
             _method(req, "GET", "POST")
             if req.method == "GET":
-                return json_response({"deployments": [self._dep(d) for d in deps]})
+                return json_response({"deployments": [self._dep(d) for d in deps.values()]})
             body = await req.json()
-            if not isinstance(body, dict) or "uri" not in body:
-                raise HttpError(400, "expected a JSON object with 'uri'")
+            if not isinstance(body, dict) or not isinstance(body.get("uri"), str):
+                raise HttpError(400, "expected a JSON object with a string 'uri'")
+            headers = body.get("additional_headers") or {}
+            if not isinstance(headers, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+            ):
+                raise HttpError(400, "'additional_headers' must be an object of strings")
             try:
-                created, dep_id, _ = await self.runtime.register(body["uri"])
+                created, dep = await self.runtime.register(
+                    body["uri"], headers, force=body.get("force") is True, dry_run=body.get("dry_run") is True
+                )
             except DiscoveryError as exc:
-                raise HttpError(400, str(exc)) from exc
-            return json_response(
-                self._dep(dep_id), 201 if created else 200, {"location": f"/deployments/{dep_id}"}
-            )
+                raise HttpError(exc.status, str(exc)) from exc
+            services = [s for s in self.runtime.engine.services.values() if s.deployment_id == dep.id]
+            answer = {
+                "id": dep.id,
+                "services": [service_json(s) for s in services],
+                "min_protocol_version": dep.manifest.get("minProtocolVersion"),
+                "max_protocol_version": dep.manifest.get("maxProtocolVersion"),
+            }
+            return json_response(answer, 201 if created else 200, {"location": f"/deployments/{dep.id}"})
         if len(rest) == 1:
             _method(req, "GET")
             if rest[0] not in deps:
                 raise HttpError(404, f"deployment {rest[0]} not found")
-            return json_response(self._dep(rest[0]))
+            return json_response(self._dep(deps[rest[0]]))
         raise HttpError(404, f"not found: {req.path}")
 
-    def _dep(self, dep_id: str) -> dict[str, Json]:
-        uri, manifest = self.runtime.deployments[dep_id]
-        services = [
-            service_json(s) for s in self.runtime.engine.services.values() if s.deployment_id == dep_id
-        ]
-        return {
-            "id": dep_id,
-            "uri": uri,
-            "services": services,
-            "min_protocol_version": manifest.get("minProtocolVersion"),
-            "max_protocol_version": manifest.get("maxProtocolVersion"),
+    def _dep(self, dep: Deployment) -> dict[str, Json]:
+        """spec/schemas/admin/deployment.json"""
+        services = [s for s in self.runtime.engine.services.values() if s.deployment_id == dep.id]
+        out: dict[str, Json] = {
+            "id": dep.id,
+            "uri": dep.uri,
+            "protocol_mode": "REQUEST_RESPONSE",
+            "created_at": rfc3339(dep.created_at),
+            "min_protocol_version": dep.manifest.get("minProtocolVersion"),
+            "max_protocol_version": dep.manifest.get("maxProtocolVersion"),
+            "services": [service_json(s) for s in services],
         }
+        if dep.headers:
+            out["additional_headers"] = dep.headers
+        return out
 
     async def _services(self, req: Request, rest: list[str]) -> Response:
         _method(req, "GET")
@@ -131,7 +170,7 @@ class Admin:
                 raise HttpError(400, f"service '{svc.name}' has no state (not keyed)")
             state = await self.runtime.store.read_state(svc.name, rest[2])
             return json_response(
-                {"state": {k: payload_value(orjson.loads(v)) for k, v in state.items()}}
+                {"service": svc.name, "key": rest[2], "state": {k: orjson.loads(v) for k, v in state.items()}}
             )
         raise HttpError(404, f"not found: {req.path}")
 
@@ -174,30 +213,46 @@ class Admin:
                 "not_completed": f"invocation {inv_id} is not completed yet",
             }[outcome]
             raise HttpError(status, message)
-        return json_response({"invocationId": inv_id, "status": outcome}, 202 if deprecated else status)
+        return json_response(
+            {"invocation_id": inv_id, "status": _CONTROL_STATUS[(action, outcome)]},
+            202 if deprecated else status,
+        )
 
     async def _describe(self, inv_id: str) -> Response:
         inv = await self.runtime.lookup(inv_id)
         if inv is None:
             raise HttpError(404, f"invocation {inv_id} not found")
         entries = [orjson.loads(e) for e in await self.runtime.store.read_journal(inv_id, 0, inv.journal_length)]
-        completions = {
-            e["completion_id"]: {k: v for k, v in e.items() if k not in ("type", "index", "completion_id")}
-            for e in entries
-            if e.get("type") == "completion"
+        results = {
+            e["completion_id"]: _result(e) for e in entries if e.get("type") == "completion"
         }
         journal = []
         for e in entries:
-            view = dict(e)
-            cid = e.get("completion_id")
-            if e.get("type") not in ("completion", "signal") and cid:
-                view["completed"] = cid in completions
-                if cid in completions:
-                    view["completion"] = completions[cid]
-            if "value_bytes" in view:
-                view["value_bytes_len"] = len(base64.b64decode(view["value_bytes"]))
+            kind = "notification" if e.get("type") in ("completion", "signal") else "command"
+            view: dict[str, Json] = {"index": e["index"], "kind": kind, "type": e["type"], "entry": e}
+            if isinstance(e.get("name"), str):
+                view["name"] = e["name"]
+            if kind == "command":
+                cids = [e[f] for f in ("invocation_id_completion_id", "completion_id") if e.get(f)]
+                if cids:
+                    view["completion_ids"] = cids
+                    main = e.get("completion_id") or cids[-1]
+                    view["completed"] = main in results
+                    if main in results:
+                        view["result"] = results[main]
+                elif e["type"] in ("output", "get_state"):
+                    view["result"] = _result(e)
+            else:
+                view["result"] = _result(e)
             journal.append(view)
-        return json_response({**inv.summary(), "journal": journal, "pending": inv.pending})
+        return json_response({**inv.summary(), "journal": journal})
+
+
+def _result(entry: dict[str, Json]) -> dict[str, Json]:
+    for k in ("value", "value_bytes", "void", "failure", "invocation_id"):
+        if k in entry:
+            return {k: entry[k]}
+    return {"void": True}
 
 
 def _method(req: Request, *allowed: str) -> None:

@@ -23,11 +23,14 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, headers: dict[str, str] | None = None, name: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.name = name
 
 
 @dataclass
@@ -115,8 +118,26 @@ def json_response(obj: Json, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return json_response({"code": status, "message": message}, status, headers)
+ERROR_NAMES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    470: "NOT_READY",
+    500: "INTERNAL",
+}
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None, name: str | None = None
+) -> Response:
+    body: dict[str, Json] = {"code": status, "message": message}
+    name = name or ERROR_NAMES.get(status)
+    if name:
+        body["name"] = name
+    return json_response(body, status, headers)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -138,7 +159,7 @@ def asgi_app(handle: Handler, max_body: int) -> Callable[[Scope, Receive, Send],
         try:
             response = await handle(request)
         except HttpError as exc:
-            response = error_response(exc.status, exc.message, exc.headers)
+            response = error_response(exc.status, exc.message, exc.headers, exc.name)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = error_response(500, "internal server error")

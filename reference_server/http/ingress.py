@@ -53,7 +53,7 @@ class Ingress:
         head = rest[0] if rest else ""
         if rest == ["health"]:
             _method(req, "GET")
-            return json_response({"services": sorted(self.runtime.engine.services)})
+            return json_response({"status": "ok", "services": sorted(self.runtime.engine.services)})
         if head in ("call", "send"):
             return await self._invoke(req, head, rest[1:])
         if head in ("attach", "output"):
@@ -117,13 +117,15 @@ class Ingress:
         parameter = self._input(handler, await req.body(), req.headers.get("content-type", ""))
         headers = {k: v for k, v in req.headers.items() if k not in NOT_FORWARDED}
         idem = req.headers.get("idempotency-key") or None
+        if idem is not None and handler.ty == "workflow":
+            raise HttpError(400, "idempotency-key is not allowed on a workflow's run handler (the key deduplicates)")
         sreq = SubmitRequest(
             service=svc.name,
             handler=handler.name,
             key=key,
             parameter=parameter,
             headers=headers,
-            idempotency_key=idem if handler.ty != "workflow" else None,
+            idempotency_key=idem,
             mode=mode,
             execute_at=execute_at,
         )
@@ -140,7 +142,9 @@ class Ingress:
                 body["executionTime"] = _rfc3339(execute_at)
             return json_response(body, 202, id_header)
         if result.status == "already_invoked":
-            return error_response(409, "the workflow method was already invoked", id_header)
+            return error_response(
+                409, "the workflow method was already invoked", id_header, "WORKFLOW_ALREADY_INVOKED"
+            )
         assert fut is not None
         return output_response(await fut, result.invocation_id, handler)
 
@@ -151,17 +155,18 @@ class Ingress:
                 raise HttpError(400, f"handler '{handler.name}' requires an input body")
             return {"void": True}
         expects_json = expected is None or is_json_content_type(expected)
-        if (ctype and is_json_content_type(ctype)) or (not ctype and expects_json):
-            if expected is not None and not expects_json and expected != "*/*":
-                raise HttpError(415, f"handler '{handler.name}' expects {expected}, got {ctype}")
+        base = ctype.split(";", 1)[0].strip().lower()
+        if not base or base == "application/x-www-form-urlencoded":
+            base = "application/json" if expects_json else (expected or "application/octet-stream")
+        elif not _content_type_matches(base, expected or "application/json"):
+            raise HttpError(415, f"handler '{handler.name}' expects {expected or 'application/json'}, got {ctype}")
+        if is_json_content_type(base):
             try:
                 value = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 raise HttpError(400, f"malformed JSON input: {exc}") from exc
             self._check_schema(handler, value)
             return {"value": value}
-        if expects_json:
-            raise HttpError(415, f"handler '{handler.name}' expects application/json, got {ctype}")
         return {"value_bytes": base64.b64encode(body).decode("ascii")}
 
     def _check_schema(self, handler: HandlerInfo, value: Json) -> None:
@@ -190,16 +195,20 @@ class Ingress:
             raise HttpError(400, f"invalid invocation id {inv_id!r}")
         inv, fut = await self.runtime.attach(inv_id, wait=kind == "attach")
         if inv is None:
-            raise HttpError(404, f"invocation {inv_id} not found")
+            raise HttpError(404, f"invocation {inv_id} not found", {"x-restate-id": inv_id})
         if fut is None:
-            return error_response(470, NOT_READY, {"x-restate-id": inv_id})
+                return error_response(470, NOT_READY, {"x-restate-id": inv_id}, "NOT_READY")
         svc = self.runtime.engine.services.get(inv.service)
         handler = svc.handlers.get(inv.handler) if svc is not None else None
         return output_response(await fut, inv_id, handler)
 
     async def _awakeable(self, req: Request, awakeable_id: str, action: str) -> Response:
-        if ids.parse_awakeable_id(awakeable_id) is None:
+        parsed = ids.parse_awakeable_id(awakeable_id)
+        if parsed is None:
             raise HttpError(400, f"invalid awakeable id {awakeable_id!r}")
+        target = await self.runtime.lookup(parsed[0])
+        if target is None or target.completed:
+            raise HttpError(404, f"the invocation of awakeable {awakeable_id} does not exist or has completed")
         body = await req.body()
         result: Json
         if action == "reject":
@@ -213,16 +222,19 @@ class Ingress:
                 raise HttpError(400, f"malformed JSON body: {exc}") from exc
         else:
             result = {"value_bytes": base64.b64encode(body).decode("ascii")}
-        await self.runtime.resolve_awakeable(awakeable_id, result)
+        if not await self.runtime.resolve_awakeable(awakeable_id, result):
+            raise HttpError(404, f"the invocation of awakeable {awakeable_id} has completed")
         return Response(202)
 
 
 def output_response(result: Json, inv_id: str, handler: HandlerInfo | None) -> Response:
     headers = {"x-restate-id": inv_id}
+    ctype = (handler.output_content_type if handler else None) or "application/json"
     if "value" in result:
-        return Response(200, orjson.dumps(result["value"]), {"content-type": "application/json", **headers})
+        return Response(200, orjson.dumps(result["value"]), {"content-type": ctype, **headers})
     if "value_bytes" in result:
-        ctype = (handler.output_content_type if handler else None) or "application/octet-stream"
+        if ctype == "application/json":
+            ctype = "application/octet-stream"
         return Response(200, base64.b64decode(result["value_bytes"]), {"content-type": ctype, **headers})
     if "failure" in result:
         fail = result["failure"]
@@ -232,35 +244,48 @@ def output_response(result: Json, inv_id: str, handler: HandlerInfo | None) -> R
         if fail.get("metadata"):
             body["metadata"] = fail["metadata"]
         return json_response(body, status, headers)
+    if handler is not None and handler.output_content_type_if_empty:
+        headers["content-type"] = ctype
     return Response(200, b"", headers)
 
 
+def _content_type_matches(actual: str, declared: str) -> bool:
+    declared = declared.split(";", 1)[0].strip().lower()
+    if declared in ("*/*", actual):
+        return True
+    if declared.endswith("/*"):
+        return actual.startswith(declared[:-1])
+    return is_json_content_type(declared) and is_json_content_type(actual)
+
+
+_TARGET_FIELDS = {
+    "invocation": ({"invocationId"}, set()),
+    "workflow": ({"workflowName", "workflowKey"}, set()),
+    "idempotentInvocation": ({"service", "handler", "idempotencyKey"}, {"key"}),
+}
+
+
 def _target_id(body: Json) -> str:
-    if not isinstance(body, dict):
-        raise HttpError(400, "expected a JSON object with a 'target'")
-    target = body.get("target")
-    try:
-        if target == "workflow":
-            return ids.workflow_invocation_id(_str(body, "workflowName"), _str(body, "workflowKey"))
-        if target == "idempotentInvocation":
-            key = body.get("key")
-            if key is not None and not isinstance(key, str):
-                raise HttpError(400, "'key' must be a string")
-            return ids.idempotent_invocation_id(
-                _str(body, "service"), key, _str(body, "handler"), _str(body, "idempotencyKey")
-            )
-        if target == "invocation":
-            return _str(body, "invocationId")
-    except KeyError as exc:
-        raise HttpError(400, f"missing or invalid field {exc}") from exc
-    raise HttpError(400, "'target' must be 'workflow', 'idempotentInvocation' or 'invocation'")
-
-
-def _str(body: dict[str, Json], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise KeyError(name)
-    return value
+    """The invocation id a target body names (schemas/ingress/attach-request.json)."""
+    if not isinstance(body, dict) or body.get("target") not in _TARGET_FIELDS:
+        raise HttpError(400, "expected {'target': 'invocation' | 'workflow' | 'idempotentInvocation', ...}")
+    required, optional = _TARGET_FIELDS[body["target"]]
+    fields = set(body) - {"target", "scope"}
+    if not required <= fields or fields - required - optional:
+        raise HttpError(
+            400, f"target '{body['target']}' needs exactly {sorted(required)} (optional {sorted(optional)})"
+        )
+    if any(not isinstance(body[f], str) for f in fields):
+        raise HttpError(400, "target fields must be strings")
+    if body["target"] == "invocation":
+        return str(body["invocationId"])
+    if body["target"] == "workflow":
+        if not body["workflowName"]:
+            raise HttpError(400, "workflowName must not be empty")
+        return ids.workflow_invocation_id(body["workflowName"], body["workflowKey"])
+    return ids.idempotent_invocation_id(
+        body["service"], body.get("key"), body["handler"], body["idempotencyKey"]
+    )
 
 
 def _method(req: Request, *allowed: str) -> None:

@@ -65,6 +65,12 @@ class PutPromise:
 
 
 @dataclass(frozen=True, slots=True)
+class DeletePromises:
+    service: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class PutTimer:
     id: str
     due_ms: int
@@ -93,6 +99,7 @@ Op = (
     | SetState
     | ClearState
     | PutPromise
+    | DeletePromises
     | PutTimer
     | DeleteTimer
     | PutDeployment
@@ -121,7 +128,7 @@ class Store(Protocol):
 
     async def load_timers(self) -> list[TimerRow]: ...
 
-    async def load_deployments(self) -> list[tuple[str, str, bytes]]: ...
+    async def load_deployments(self) -> list[tuple[str, str, bytes, int]]: ...
 
     async def get_invocations(self, ids: list[str]) -> dict[str, bytes]: ...
 
@@ -135,4 +142,6 @@ class Store(Protocol):
         self, status: str | None, service: str | None, key: str | None, limit: int
     ) -> list[bytes]: ...
 
-    async def expired(self, now_ms: int, limit: int) -> list[str]: ...
+    async def expired(self, now_ms: int, limit: int) -> list[tuple[str, str, str, str | None]]:
+        """(id, service, handler, key) of completed invocations past their retention."""
+        ...

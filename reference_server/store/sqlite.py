@@ -10,6 +10,7 @@ upserts, no SQLite-only functions) so that a PostgreSQL backend can share it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -23,6 +24,7 @@ from .base import (
     AppendJournal,
     ClearState,
     DeleteInvocation,
+    DeletePromises,
     DeleteTimer,
     Op,
     PutDeployment,
@@ -166,10 +168,8 @@ class SqliteStore:
             except BaseException as exc:
                 log.exception("commit failed")
                 error = exc
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
             for _, fut, loop in items:
                 loop.call_soon_threadsafe(_resolve, fut, error)
         conn.close()
@@ -195,11 +195,13 @@ class SqliteStore:
         )
         return [TimerRow(*r) for r in rows]  # type: ignore[arg-type]
 
-    async def load_deployments(self) -> list[tuple[str, str, bytes]]:
+    async def load_deployments(self) -> list[tuple[str, str, bytes, int]]:
         rows = await self._read(
-            lambda: self._rows("SELECT id, uri, manifest FROM deployments ORDER BY created_at")
+            lambda: self._rows(
+                "SELECT id, uri, manifest, created_at FROM deployments ORDER BY created_at"
+            )
         )
-        return [(str(r[0]), str(r[1]), bytes(r[2])) for r in rows]  # type: ignore[call-overload]
+        return [(str(r[0]), str(r[1]), bytes(r[2]), int(r[3])) for r in rows]  # type: ignore[call-overload]
 
     async def get_invocations(self, ids: list[str]) -> dict[str, bytes]:
         if not ids:
@@ -267,15 +269,15 @@ class SqliteStore:
         rows = await self._read(lambda: self._rows(sql, (*args, limit)))
         return [bytes(r[0]) for r in rows]  # type: ignore[call-overload]
 
-    async def expired(self, now_ms: int, limit: int) -> list[str]:
+    async def expired(self, now_ms: int, limit: int) -> list[tuple[str, str, str, str | None]]:
         rows = await self._read(
             lambda: self._rows(
-                "SELECT id FROM invocations WHERE status = 'completed' AND expires_at IS NOT NULL "
-                "AND expires_at <= ? LIMIT ?",
+                "SELECT id, service, handler, key FROM invocations WHERE status = 'completed' "
+                "AND expires_at IS NOT NULL AND expires_at <= ? LIMIT ?",
                 (now_ms, limit),
             )
         )
-        return [str(r[0]) for r in rows]
+        return [(str(r[0]), str(r[1]), str(r[2]), None if r[3] is None else str(r[3])) for r in rows]
 
 
 def _resolve(fut: asyncio.Future[None], error: BaseException | None) -> None:
@@ -332,6 +334,8 @@ def _apply(conn: sqlite3.Connection, op: Op) -> None:
             "INSERT INTO promises (service, key, name, result) VALUES (?, ?, ?, ?)",
             (op.service, op.key, op.name, op.result),
         )
+    elif isinstance(op, DeletePromises):
+        conn.execute("DELETE FROM promises WHERE service = ? AND key = ?", (op.service, op.key))
     elif isinstance(op, PutTimer):
         conn.execute(
             "INSERT INTO timers (id, due_ms, invocation_id, kind, completion_id) "
