@@ -323,7 +323,7 @@ class Runtime:
         """Discover and store a deployment; returns (created, deployment)."""
         uri = validate_uri(uri_raw)
         manifest = await discover(self.http, uri, headers or {})
-        dep_id = ids.deployment_id(uri)
+        dep_id = ids.deployment_id(uri + "\n" + orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS).decode())
         services = parse_manifest(manifest, dep_id)
         if not force:
             for svc in services:

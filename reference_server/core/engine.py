@@ -437,6 +437,7 @@ class Engine:
         if stored:
             inv.retry_count = 0
             inv.last_progress_at = now
+            inv.last_failure = None
         if inv.completed:  # e.g. it killed itself through a send_signal
             return self._end()
         for n in notifications:

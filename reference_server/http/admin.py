@@ -16,7 +16,7 @@ from ..core.model import STATUSES, Inv, ServiceInfo, rfc3339
 from ..registry import DiscoveryError
 from ..runtime import Deployment, Runtime
 from .asgi import HttpError, Request, Response, json_response
-from .openapi import openapi_document
+from .openapi import check_body, openapi_document
 
 Json = Any
 _TY = {"service": "Service", "object": "VirtualObject", "workflow": "Workflow"}
@@ -109,8 +109,11 @@ class Admin:
         if not rest:
             _method(req, "GET", "POST")
             if req.method == "GET":
-                return json_response({"deployments": [self._dep(d) for d in deps.values()]})
+                return json_response(
+                    {"deployments": [self._dep(d, with_headers=False) for d in deps.values()]}
+                )
             body = await req.json()
+            check_body(body, "admin/deployment-request.json")
             if not isinstance(body, dict) or not isinstance(body.get("uri"), str):
                 raise HttpError(400, "expected a JSON object with a string 'uri'")
             headers = body.get("additional_headers") or {}
@@ -139,7 +142,7 @@ class Admin:
             return json_response(self._dep(deps[rest[0]]))
         raise HttpError(404, f"not found: {req.path}")
 
-    def _dep(self, dep: Deployment) -> dict[str, Json]:
+    def _dep(self, dep: Deployment, with_headers: bool = True) -> dict[str, Json]:
         """spec/schemas/admin/deployment.json"""
         services = [s for s in self.runtime.engine.services.values() if s.deployment_id == dep.id]
         out: dict[str, Json] = {
@@ -151,7 +154,7 @@ class Admin:
             "max_protocol_version": dep.manifest.get("maxProtocolVersion"),
             "services": [service_json(s) for s in services],
         }
-        if dep.headers:
+        if dep.headers and with_headers:
             out["additional_headers"] = dep.headers
         return out
 

@@ -10,7 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import orjson
+
+from .asgi import HttpError
 
 Json = Any
 
@@ -70,6 +73,28 @@ ROUTES: list[tuple[str, str, str, str, str, Json, Json, tuple[str, ...]]] = [
     ("admin", "patch", "/invocations/{invocationId}/purge", "Forget a completed invocation", "200", None, {"type": "object"}, ("404", "409")),
     ("admin", "get", "/openapi.json", "This document", "200", None, {"type": "object"}, ()),
 ]
+
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "spec" / "schemas"
+
+
+@lru_cache(maxsize=32)
+def _validator(name: str) -> Any:
+    path = SCHEMAS / name
+    if not path.is_file():
+        return None
+    return jsonschema.Draft202012Validator(orjson.loads(path.read_bytes()))
+
+
+def check_body(body: Json, schema: str) -> None:
+    """400 unless ``body`` validates against ``spec/schemas/<schema>`` (when the spec is present)."""
+    validator = _validator(schema)
+    if validator is None:
+        return
+    error = jsonschema.exceptions.best_match(validator.iter_errors(body))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise HttpError(400, f"invalid request body at {where}: {error.message}")
 
 
 @lru_cache(maxsize=1)
