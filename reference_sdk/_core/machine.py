@@ -6,9 +6,10 @@ and in the command's ``DETERMINISM_FIELDS``, and the journal's version is return
 (a new command is appended with the next index and queued for the response).
 
 Notifications (completions and signals) are delivered only when the handler blocks
-(:meth:`Machine.poll`): all notifications positioned before the next not-yet-replayed command are
-delivered at once. Live execution and replay therefore see results in the same order, and a
-``select`` that picks "the completed future with the lowest journal index" is deterministic.
+(:meth:`Machine.poll`), one at a time in journal order until what it waits on resolves, never
+past a command that has not been replayed yet. Live execution and replay therefore observe
+results identically, and a ``select`` that picks "the completed future with the lowest journal
+index" is deterministic.
 
 Everything time- or randomness-dependent (wake-up times, invoke times, random seeds) comes in
 as arguments, so the machine can be driven synchronously with hand-written journals in tests.
@@ -122,7 +123,6 @@ class Machine:
         self.completions: dict[int, Delivered] = {}
         self.signals: dict[int, Delivered] = {}
         self.state: dict[str, StateValue] = decode_state(start.state)
-        self.cancel_pending = False
         self.cancel_consumed = False
         self.calls: list[CallHandles] = []
         self.proposed: set[int] = set()
@@ -384,35 +384,47 @@ class Machine:
     def resolved_index(self, tree: AwaitTree) -> int | None:
         return awaits.resolved_index(tree, self.lookup)
 
-    def deliver(self) -> None:
-        """Deliver every notification positioned before the next not-yet-replayed command."""
-        nxt = self._next_command_pos()
-        end = len(self.entries) if nxt is None else nxt
-        for i in range(self.delivered_upto, end):
-            e = self.entries[i]
-            if isinstance(e, CompletionNotification):
-                self.completions.setdefault(e.completion_id, (e.index, e.result))
-            elif isinstance(e, SignalNotification):
-                if e.signal_id == CANCEL_SIGNAL_ID:
-                    if not self.cancel_consumed:
-                        self.cancel_pending = True
-                else:
-                    self.signals.setdefault(e.signal_id, (e.index, e.result))
-        self.delivered_upto = max(self.delivered_upto, end)
+    def _next_notification(self) -> int | None:
+        """Position of the next undelivered notification before the next unreplayed command."""
+        i = self.delivered_upto
+        while i < len(self.entries):
+            if isinstance(self.entries[i], Notification):
+                return i
+            if i >= self.cursor:
+                return None
+            i += 1
+        return None
+
+    def _deliver(self, i: int) -> bool:
+        """Deliver entry ``i``; True if it is a (first) cancel signal."""
+        e = self.entries[i]
+        self.delivered_upto = i + 1
+        if isinstance(e, CompletionNotification):
+            self.completions.setdefault(e.completion_id, (e.index, e.result))
+        elif isinstance(e, SignalNotification):
+            if e.signal_id == CANCEL_SIGNAL_ID:
+                return not self.cancel_consumed
+            self.signals.setdefault(e.signal_id, (e.index, e.result))
+        return False
 
     def poll(self, tree: AwaitTree) -> PollOutcome:
-        """The handler blocks on ``tree``: deliver, then report resolved / pending / cancelled.
+        """The handler blocks on ``tree``: deliver notifications one at a time, in journal order,
+        until ``tree`` resolves or the next entry is a command not replayed yet (or the end).
 
-        A pending cancel wins (once): cancel is first forwarded to child calls whose invocation
-        ids are known and whose results are not, then the handler sees a 409 terminal error."""
+        One at a time (rather than everything up to the next command) keeps what the handler
+        observes identical live and on replay, whatever the notifications were batched into.
+        A cancel signal wins (once): it is first forwarded to child calls whose invocation ids
+        are known and whose results are not, then the handler sees a 409 terminal error."""
         self._check()
-        self.deliver()
-        if self.cancel_pending:
-            self.cancel_pending = False
-            self.cancel_consumed = True
-            self._forward_cancel()
-            return PollOutcome.CANCELLED
-        return PollOutcome.RESOLVED if self.is_resolved(tree) else PollOutcome.PENDING
+        while not self.is_resolved(tree):
+            i = self._next_notification()
+            if i is None:
+                return PollOutcome.PENDING
+            if self._deliver(i):
+                self.cancel_consumed = True
+                self._forward_cancel()
+                return PollOutcome.CANCELLED
+        return PollOutcome.RESOLVED
 
     def _forward_cancel(self) -> None:
         for h in self.calls:

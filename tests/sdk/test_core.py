@@ -145,7 +145,7 @@ def test_suspension_awaits_the_tree_and_the_cancel_signal() -> None:
     m = machine()
     _c, sleep = m.sleep(10)
     run, _ = m.run("a")
-    awk_id, sig = m.awakeable()
+    _awk_id, sig = m.awakeable()
     assert sig == Leaf("signal", 17)
     s = m.suspension([Combine("all_completed", (sleep, run, sig))])
     assert s.to_json()["awaiting"] == {
@@ -193,6 +193,22 @@ def test_delivery_waits_for_the_handler_to_block_and_stops_at_the_next_command()
     assert m.poll(leaf) is PollOutcome.RESOLVED
 
 
+def test_delivery_is_one_at_a_time_until_the_tree_resolves() -> None:
+    m = machine(
+        SleepCommand(0, completion_id=1, wake_up_time_ms=1),
+        SleepCommand(0, completion_id=2, wake_up_time_ms=1),
+        CompletionNotification(0, completion_id=2, result=VOID),
+        CompletionNotification(0, completion_id=1, result=VOID),
+        SignalNotification(0, signal_id=1, result=VOID),
+    )
+    _c, a = m.sleep(1)
+    _c, b = m.sleep(1)
+    assert m.poll(Combine("first_completed", (a, b))) is PollOutcome.RESOLVED
+    assert m.is_resolved(b) and not m.is_resolved(a), "only what was needed is delivered"
+    assert m.poll(a) is PollOutcome.RESOLVED
+    assert m.poll(Leaf("signal", 17)) is PollOutcome.CANCELLED
+
+
 def test_select_order_is_the_journal_order_of_completions() -> None:
     m = machine(
         RunCommand(0, completion_id=1, name="a"),
@@ -203,7 +219,8 @@ def test_select_order_is_the_journal_order_of_completions() -> None:
     a, _ = m.run("a")
     b, _ = m.run("b")
     assert m.poll(Combine("first_completed", (a, b))) is PollOutcome.RESOLVED
-    assert m.resolved_index(b) == 3 and m.resolved_index(a) == 4
+    assert m.resolved_index(b) == 3 and m.resolved_index(a) is None
+    assert m.poll(a) is PollOutcome.RESOLVED and m.resolved_index(a) == 4
 
 
 def test_combinators() -> None:
@@ -214,7 +231,7 @@ def test_combinators() -> None:
     )
     a, _ = m.run("a")
     b, _ = m.run("b")
-    m.deliver()
+    assert m.poll(a) is PollOutcome.RESOLVED
     assert m.is_resolved(Combine("first_completed", (a, b)))
     assert not m.is_resolved(Combine("all_completed", (a, b)))
     assert not m.is_resolved(Combine("first_succeeded_or_all_failed", (a, b)))
