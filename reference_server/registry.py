@@ -80,7 +80,10 @@ def _check_schema(manifest: Json) -> None:
     validator = _manifest_validator()
     if validator is None:
         return
-    error = jsonschema.exceptions.best_match(validator.iter_errors(manifest))
+    # Unknown fields are tolerated (forward compatibility, and Restate-manifest options such as
+    # a service's ingressPrivate that the schema may not list yet); everything else is refused.
+    errors = [e for e in validator.iter_errors(manifest) if e.validator != "additionalProperties"]
+    error = jsonschema.exceptions.best_match(errors)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         raise DiscoveryError(f"invalid manifest at {where}: {error.message}")
