@@ -183,6 +183,10 @@ def test_alice_retries_until_the_fix(tour: Tour) -> None:
         out, _ = waiting.communicate(timeout=60)
         body, _, status = out.rpartition("\n")
         assert (int(status), json.loads(body)) == (200, True)
+        # put the simulated failure back: the retries and sagas sections rely on it
+        utils.write_text(src)
+        tour.service.stop()
+        tour.service.start()
     finally:
         if waiting.poll() is None:
             waiting.kill()
