@@ -79,8 +79,10 @@ class Proc:
     def send_signal(self, sig: int) -> None:
         if self.alive():
             assert self.proc is not None
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, sig)
+            # the process leads its own session (start_new_session): signal the whole group,
+            # so that no worker child survives a "kill" and keeps serving the port
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)
 
     async def stop(self, sig: int = signal.SIGKILL, grace: float = 5.0) -> None:
         if self.proc is None:

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from . import oracle
 from .nemesis import PROCESS_FAULTS, Nemesis, schedule
@@ -110,6 +111,9 @@ async def run(config: RunConfig) -> tuple[dict[str, Any], list[Program]]:
             liveness_bound_s=config.liveness_bound_s,
         )
         violations = oracle.check(history)
+        (config.workdir / "exchanges.jsonl").write_bytes(
+            b"".join(orjson.dumps(e) + b"\n" for e in stack.proxy.exchanges))
+        (config.workdir / "programs.json").write_bytes(orjson.dumps(r.programs))
         violations += [{"kind": "nemesis_error", "detail": e} for e in nemesis.errors]
         report = _report(r, nemesis, violations, time.monotonic() - t_begin)
         if config.require_coverage:

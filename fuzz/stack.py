@@ -84,7 +84,7 @@ class Stack:
         self.sdk = Proc(
             "sdk",
             [sys.executable, "-m", "hypercorn", "fuzz.services.interpreter:app",
-             "--bind", f"127.0.0.1:{self.sdk_port}", "--workers", "1"],
+             "--bind", f"127.0.0.1:{self.sdk_port}", "--workers", "0"],
             self.sdk_port, wd / "sdk.log", env={"FUZZ_LEDGER_URL": ledger_url}, cwd=ROOT,
         )
         self.sdk.start()

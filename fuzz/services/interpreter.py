@@ -167,8 +167,11 @@ async def _one(ctx: restate.ObjectContext, pid: str, i: int, cmd: dict[str, Any]
     elif kind == "cancel":
         never: Any
         name, never = ctx.awakeable()
-        blocked = {"type": "blocked", "pid": pid, "awakeable": name}
-        await ctx.run(step_name(pid, i, ":block"), recorder(blocked))
+        step = step_name(pid, i, ":block")
+        await ctx.run(step, executor(step, pid))
+        # Posted only after the step was acknowledged, hence after everything before it is
+        # durable: a cancellation the fuzzer sends on seeing it finds the program here.
+        await marker({"type": "blocked", "pid": pid, "awakeable": name})
         await never  # nobody resolves it: the fuzzer cancels this invocation
     else:
         raise TerminalError(f"unknown command kind {kind!r}", status_code=400)

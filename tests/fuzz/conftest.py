@@ -26,7 +26,8 @@ def free_port() -> int:
 def echo_port() -> Iterator[int]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hypercorn", "tests.fuzz.echo_app:app", "--bind", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "hypercorn", "tests.fuzz.echo_app:app", "--bind", f"127.0.0.1:{port}",
+         "--workers", "0"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
