@@ -164,7 +164,9 @@ def parse_manifest(manifest: Json, deployment_id: str) -> list[ServiceInfo]:
                 raise DiscoveryError(f"service {name}: invalid handler name {hname!r}")
             hty_raw = h.get("ty")
             if hty_raw is None:
-                hty = {"service": "shared", "object": "exclusive", "workflow": "workflow"}[ty]
+                hty = {"service": "shared", "object": "exclusive", "workflow": "shared"}[ty]
+                if ty == "workflow" and hname == "run":
+                    hty = "workflow"
             else:
                 hty_opt = _HANDLER_TY.get(str(hty_raw).upper())
                 if hty_opt is None:
@@ -201,6 +203,7 @@ def parse_manifest(manifest: Json, deployment_id: str) -> list[ServiceInfo]:
                 retry=_retry(h, where),
                 abort_timeout_ms=abort if abort is not None else svc_abort,
                 documentation=h.get("documentation"),
+                private=bool(h.get("ingressPrivate", False) or s.get("ingressPrivate", False)),
             )
         if ty == "workflow" and sum(1 for x in handlers.values() if x.ty == "workflow") != 1:
             raise DiscoveryError(f"workflow {name} must have exactly one WORKFLOW handler")

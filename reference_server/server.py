@@ -80,6 +80,9 @@ class Server:
             cfg.accesslog = None
             cfg.errorlog = logging.getLogger("hypercorn.error")
             cfg.graceful_timeout = 1.0
+            # a bare "100 Continue" (no date/server lines), as most servers send it
+            cfg.include_date_header = False
+            cfg.include_server_header = False
             cfg.keep_alive_timeout = 75.0
             cfg.h11_max_incomplete_size = 64 * 1024
             self._serve_tasks.append(

@@ -67,6 +67,8 @@ class HandlerInfo:
     retry: dict[str, Json] | None = None
     abort_timeout_ms: int | None = None
     documentation: str | None = None
+    #: not callable from the ingress, only from other handlers
+    private: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,6 +99,8 @@ class Ingress:
         handler = svc.handlers.get(seg[-1])
         if handler is None:
             raise HttpError(404, f"handler '{seg[-1]}' not found in service '{svc.name}'")
+        if handler.private:
+            raise HttpError(400, f"'{svc.name}/{handler.name}' is private: it can only be called from a handler")
         if req.method not in ("GET", "POST"):
             raise HttpError(405, f"method {req.method} not allowed", {"allow": "GET, POST"})
         if svc.ty == "service" and key is not None:
