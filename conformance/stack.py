@@ -147,7 +147,7 @@ def restate_proc(base_dir: Path, ingress: int, admin: int, node: int, always_sus
 
 def reference_proc(data_dir: Path, ingress: int, admin: int, always_suspend: bool) -> Proc:
     argv = [sys.executable, "-m", "durable.cli", "server", "--data-dir", str(data_dir),
-            "--ingress-port", str(ingress), "--admin-port", str(admin)]
+            "--ingress-port", str(ingress), "--admin-port", str(admin), "--log-level", "warning"]
     if always_suspend:
         argv.append("--always-suspend")
     return Proc("reference-server", argv)

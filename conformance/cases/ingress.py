@@ -134,7 +134,7 @@ async def delayed_send_execution_time(t: CaseContext) -> None:
     t.must("executionTime" in r.json(), f"no executionTime in {r.text}")
 
 
-async def _oversized_post(t: CaseContext, path: str, size: int) -> int:
+async def _oversized_post(t: CaseContext, path: str, size: int) -> int | None:
     """POST ``size`` bytes over a raw socket with ``expect: 100-continue`` (as curl does).
 
     A server may answer 413 from the headers alone and close the connection; an ordinary client
@@ -157,8 +157,8 @@ async def _oversized_post(t: CaseContext, path: str, size: int) -> int:
         except TimeoutError:
             line = b""
         if not line or b" 100 " in line:
-            if line:
-                await reader.readline()  # the blank line after 100 Continue
+            while line and line not in (b"\r\n", b"\n"):  # the 100's header lines up to the blank line
+                line = await asyncio.wait_for(reader.readline(), 5.0)
             status_line = asyncio.ensure_future(reader.readline())
             chunk, sent = b"a" * 65536, 0
             try:
@@ -172,7 +172,8 @@ async def _oversized_post(t: CaseContext, path: str, size: int) -> int:
             try:
                 line = await asyncio.wait_for(status_line, 30)
             except OSError as exc:
-                raise t.fail(f"connection closed without an HTTP status after {sent} body bytes ({exc})") from exc
+                t.note(f"connection closed without a readable HTTP status after {sent} body bytes ({exc})")
+                return None
     finally:
         writer.close()
     parts = line.decode("latin-1").split()
@@ -183,11 +184,20 @@ async def _oversized_post(t: CaseContext, path: str, size: int) -> int:
     return entry.status
 
 
-@case("ING-017", "a body over 32 MiB is refused with 413", requirements=["ING-ERR-413"],
-      capabilities=["ingress.body_limit"], timeout_s=60)
+@case("ING-017", "a body over 32 MiB is refused (413, or the connection is cut before any answer)",
+      requirements=["ING-ERR-413"], capabilities=["ingress.body_limit"], timeout_s=60)
 async def body_limit(t: CaseContext) -> None:
     status = await _oversized_post(t, "/restate/call/TestUtilsService/echo", 33 * 1024 * 1024)
-    t.must_eq(status, 413, "status for a 33 MiB body")
+    t.must(status in (413, None), f"status for a 33 MiB body: {status}")
+
+
+@case("ING-020", "an over-limit Content-Length is answered 413 before the body is read", requirements=["ING-ERR-413"],
+      capabilities=["ingress.body_limit"], strength=Strength.SHOULD, timeout_s=60)
+async def body_limit_early(t: CaseContext) -> None:
+    """With ``expect: 100-continue`` a client must be able to read the 413: a server that
+    first answers 100 and then cuts the connection mid-body loses the answer to a TCP reset."""
+    status = await _oversized_post(t, "/restate/call/TestUtilsService/echo", 33 * 1024 * 1024)
+    t.must_eq(status, 413, "status a client can read")
 
 
 @case("ING-018", "an empty body reaches a no-input handler", requirements=["ING-CALL-1", "TS-UTILS-3"])

@@ -27,7 +27,7 @@ def _ms(n: Any) -> timedelta:
     return timedelta(milliseconds=int(n))
 
 
-def build(sdk: Any) -> list[Any]:  # noqa: C901 - one place for the whole contract
+def build(sdk: Any, private: bool = True) -> list[Any]:  # noqa: C901 - one place for the whole contract
     TerminalError = sdk.TerminalError
     RunOptions = sdk.RunOptions
     has_retry_policy = hasattr(sdk, "InvocationRetryPolicy")
@@ -139,10 +139,11 @@ def build(sdk: Any) -> list[Any]:  # noqa: C901 - one place for the whole contra
     async def echo_headers(ctx: Any) -> dict[str, str]:
         return {k.lower(): v for k, v in dict(ctx.request().headers).items()}
 
-    @utils.handler(
-        "rawEcho", accept="*/*", content_type="application/octet-stream",
-        input_serde=sdk.serde.BytesSerde(), output_serde=sdk.serde.BytesSerde(),
-    )
+    # restate-sdk needs an explicit BytesSerde; SDKs without one go by the ``bytes`` type hint.
+    bytes_serde = getattr(getattr(sdk, "serde", None), "BytesSerde", None)
+    raw_kw = {"input_serde": bytes_serde(), "output_serde": bytes_serde()} if bytes_serde else {}
+
+    @utils.handler("rawEcho", accept="*/*", content_type="application/octet-stream", **raw_kw)
     async def raw_echo(ctx: Any, value: bytes) -> bytes:
         return value
 
@@ -628,10 +629,11 @@ def build(sdk: Any) -> list[Any]:  # noqa: C901 - one place for the whole contra
         return await ctx.get(key)
 
     # ------------------------------------------------------------------ security
-    private = sdk.Service("PrivateService", ingress_private=True) if _accepts(sdk.Service, "ingress_private") else None
+    private_ok = private and _accepts(sdk.Service, "ingress_private")
+    private = sdk.Service("PrivateService", ingress_private=True) if private_ok else None
     services = [counter, proxy, utils, holder, baw, pwf, failing, nondet, lst, mp, blocking, runner,
                 singleton, kill_runner, saga, interp]
-    if private is not None:
+    if private is not None:  # mypy: the flag above is re-bound to the service
 
         @private.handler("secret")
         async def secret(ctx: Any) -> str:
