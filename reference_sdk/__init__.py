@@ -27,7 +27,7 @@ from .context import (
     WorkflowContext,
     WorkflowSharedContext,
 )
-from .endpoint import App, app
+from .endpoint import App, LambdaEndpoint, app
 from .exceptions import CancelledError, TerminalError, TimeoutError
 from .futures import CallFuture, DurableFuture, SendHandle, SleepFuture
 from .serde import DefaultSerde, Serde
@@ -47,6 +47,7 @@ __all__ = [
     "DurablePromise",
     "InvocationInfo",
     "InvocationRetryPolicy",
+    "LambdaEndpoint",
     "ObjectContext",
     "ObjectSharedContext",
     "Request",

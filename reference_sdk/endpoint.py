@@ -9,6 +9,7 @@ dropped on any error, so memory stays bounded whatever the server does.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -263,11 +264,28 @@ class App:
         return handle_event(self, self._lambda_loop, event)
 
 
-def app(services: Iterable[AnyService], **options: Any) -> App:
-    """An ASGI app serving ``services`` (request/response protocol)."""
+class LambdaEndpoint:
+    """``handler(event, context)`` for function platforms, wrapping an :class:`App`."""
+
+    def __init__(self, application: App) -> None:
+        self.app = application
+
+    def __call__(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        return self.app.lambda_handler(event, context)
+
+
+def app(services: Iterable[AnyService], **options: Any) -> Any:
+    """An ASGI app serving ``services`` (request/response protocol).
+
+    As in restate-sdk, on AWS Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) the same call returns a
+    ``handler(event, context)`` instead, so ``handler = app(services=[...])`` deploys as is."""
     options.pop("protocol", None)
     options.pop("identity_keys", None)
-    return App(services, **options)
+    options.pop("journal_value_codec", None)
+    application = App(services, **options)
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return LambdaEndpoint(application)
+    return application
 
 
-__all__ = ["App", "HttpResponse", "SessionStore", "app"]
+__all__ = ["App", "HttpResponse", "LambdaEndpoint", "SessionStore", "app"]

@@ -140,6 +140,8 @@ def from_payload(payload: Result, hint: Any = None, serde: Serde[Any] | None = N
 
 def input_payload_to_object(payload: Payload, hint: Any, serde: Serde[Any] | None) -> Any:
     try:
+        if isinstance(payload, Void) and serde is None and hint is not None and hint is not Any:
+            return adapter(hint).validate_python(None)
         return from_payload(payload, hint, serde)
     except pydantic.ValidationError as exc:
         raise TerminalError(f"invalid input: {exc}", 400) from exc

@@ -235,8 +235,12 @@ def test_lifespan() -> None:
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
 
-def test_lambda_handler_with_api_gateway_events() -> None:
-    from examples.lambda_handler import handler
+def test_lambda_handler_with_api_gateway_events(monkeypatch: Any) -> None:
+    from examples.workflows.signup_workflow import signup_workflow
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "signup")
+    handler = restate.app(services=[signup_workflow])
+    assert isinstance(handler, restate.LambdaEndpoint)
 
     body = encode_frames([
         StartMessage(invocation_id="inv_l", service="SignupWorkflow", handler="run", key="bob",
@@ -265,3 +269,16 @@ def test_lambda_handler_with_api_gateway_events() -> None:
     ])).decode()}, None)
     out = decode_frames(base64.b64decode(warm["body"]))
     assert isinstance(out[0], RunCommand) and out[0].name == "activate", out
+    handler.app.sessions.clear()
+
+
+def test_lambda_handler_helper() -> None:
+    h = restate.lambda_handler(services())
+    r = h({"httpMethod": "GET", "path": "/discover", "headers": {}, "body": None}, None)
+    assert r["statusCode"] == 200
+
+
+def test_missing_required_input_is_400() -> None:
+    app = restate.app(services=services())
+    out = invoke(app, "Cart", "add", [start("Cart", "add", 1, key="k"), InputCommand(0, parameter=VOID)])
+    assert isinstance(out[0], OutputCommand) and out[0].result.code == 400  # type: ignore[union-attr]
