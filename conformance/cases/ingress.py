@@ -126,7 +126,7 @@ async def delay_on_call(t: CaseContext) -> None:
     t.must_eq(r.status_code, 400, "status of a call with ?delay")
 
 
-@case("ING-016", "a delayed send reports executionTime", requirements=["ING-DELAY-3"], strength=Strength.SHOULD,
+@case("ING-016", "a delayed send reports executionTime", requirements=["ING-DELAY-3"],
       capabilities=["ingress.delayed_send"])
 async def delayed_send_execution_time(t: CaseContext) -> None:
     r = await t.send("TestUtilsService", "echo", 1, delay="1s")

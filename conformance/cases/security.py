@@ -15,7 +15,7 @@ async def private(t: CaseContext) -> None:
     t.must("secret" not in r.text or r.status_code >= 400, "the private handler answered")
 
 
-@case("SEC-002", "a private service can still be called from a handler", requirements=["ING-PRIVATE-1"],
+@case("SEC-002", "a private service can still be called from a handler", requirements=["ING-PRIVATE-1", "TS-PRIVATE-1"],
       capabilities=["ingress.private_handlers"])
 async def private_internal(t: CaseContext) -> None:
     out = await t.call_ok("Proxy", "call", {"service": "PrivateService", "handler": "secret", "input": None})
