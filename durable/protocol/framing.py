@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
+from .audit import audit_dir, record
 from .errors import ProtocolViolation
 from .messages import Message, decode_message
 
@@ -48,7 +49,11 @@ def iter_json_lines(body: bytes) -> Iterator[object]:
 
 
 def decode_frames(body: bytes) -> list[Message]:
-    return [decode_message(obj) for obj in iter_json_lines(body)]
+    objects = list(iter_json_lines(body))
+    directory = audit_dir()
+    if directory is not None:
+        record(objects, directory)
+    return [decode_message(obj) for obj in objects]
 
 
 class FrameDecoder:
@@ -69,9 +74,13 @@ class FrameDecoder:
             line = bytes(self._buf[:nl])
             del self._buf[: nl + 1]
             try:
-                out.append(decode_message(orjson.loads(line)))
+                obj = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
                 raise ProtocolViolation(f"frame is not valid JSON: {exc}") from exc
+            directory = audit_dir()
+            if directory is not None:
+                record([obj], directory)
+            out.append(decode_message(obj))
 
     def close(self) -> None:
         if self._buf:

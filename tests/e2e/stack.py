@@ -23,6 +23,9 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 
 
+WIRE_AUDIT_ENV = "DURABLE_WIRE_AUDIT"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,7 +74,7 @@ class ServerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", WIRE_AUDIT_ENV: str(self.data_dir.parent / "wire-audit")},
         )
         wait_until(lambda: httpx.get(f"{self.admin}/health", timeout=1).status_code == 200, 30, "admin health")
         wait_until(lambda: httpx.get(f"{self.ingress}/restate/health", timeout=1).status_code == 200, 30, "ingress health")
@@ -108,7 +111,7 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", WIRE_AUDIT_ENV: str(self.log_path.parent / "wire-audit")}
         if self.pythonpath is not None:
             env["PYTHONPATH"] = f"{self.pythonpath}{os.pathsep}{env.get('PYTHONPATH', '')}"
         log = open(self.log_path, "ab")  # noqa: SIM115

@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from durable.protocol.audit import summarise
+
 from .stack import ServerProcess, ServiceProcess, copy_examples, register, seed_commands, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -282,3 +284,11 @@ def test_cancellation(tour: Tour) -> None:
 
 def test_every_seed_command_was_run(tour: Tour) -> None:
     assert tour.commands == [], f"seed commands the tour test did not run: {tour.commands}"
+
+
+def test_every_message_exchanged_validates_against_its_schema(tour: Tour) -> None:
+    types, violations = summarise(tour.tmp / "wire-audit")
+    assert violations == [], violations[:3]
+    for kind in ("start", "input", "run", "completion", "suspension", "output", "end", "sleep",
+                 "get_promise", "complete_promise", "call", "set_state", "get_state", "signal"):
+        assert types[kind] > 0, f"no {kind!r} message was exchanged (audited: {dict(types)})"

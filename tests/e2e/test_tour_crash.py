@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from durable.protocol.audit import summarise
+
 from .stack import ServerProcess, ServiceProcess, register, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -87,3 +89,6 @@ def test_server_sigkill_while_waiting(stack: tuple[ServerProcess, ServiceProcess
     time.sleep(0.5)
     for k in keys:
         assert len(emails(service, "SignupWithSignalsWorkflow", k)) == 1
+    types, violations = summarise(server.data_dir.parent / "wire-audit")
+    assert violations == [], violations[:3]
+    assert types["start"] > 0 and types["suspension"] > 0
