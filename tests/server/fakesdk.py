@@ -368,3 +368,36 @@ async def serve_in_task(app: Any, port: int = 0) -> tuple[str, asyncio.Event, as
     task = asyncio.create_task(serve(app, cfg, shutdown_trigger=stop.wait))
     await asyncio.sleep(0.05)
     return url, stop, task
+
+
+class AppThread:
+    """Serve an ASGI app with hypercorn on a background thread (for sync tests)."""
+
+    def __init__(self, app: Any) -> None:
+        import threading
+
+        self.app = app
+        self.url = ""
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self.url, self._stop, task = await serve_in_task(self.app)
+            self._ready.set()
+            await task
+
+        asyncio.run(main())
+
+    def __enter__(self) -> AppThread:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakesdk import AppThread, FakeSdk, build_app  # noqa: E402
+
+from reference_server import ServerThread  # noqa: E402
+
+
+@dataclass
+class Stack:
+    server: ServerThread
+    sdk: FakeSdk
+    sdk_url: str
+    ingress: httpx.Client
+    admin: httpx.Client
+    data_dir: Path
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    sdk = build_app(tmp_path / "ledger.txt")
+    with AppThread(sdk) as app, ServerThread(data_dir=tmp_path / "data") as srv:
+        ingress = httpx.Client(base_url=srv.ingress_url, timeout=20)
+        admin = httpx.Client(base_url=srv.admin_url, timeout=20)
+        r = admin.post("/deployments", json={"uri": app.url})
+        assert r.status_code == 201, r.text
+        yield Stack(srv, sdk, app.url, ingress, admin, tmp_path / "data")
+        ingress.close()
+        admin.close()
