@@ -27,7 +27,7 @@ async def baw(t: CaseContext) -> None:
 
 
 @case("PRM-002", "a promise resolved before anyone waits is seen by the later wait",
-      requirements=["JRN-PROMISE-2"], capabilities=WF)
+      requirements=["JRN-PROMISE-2", "TS-PROMISE-1"], capabilities=WF)
 async def resolve_first(t: CaseContext) -> None:
     key = t.uid()
     inv = await t.send_ok("PromiseWorkflow", "run", {"sleepMs": 800, "await": ["p"]}, key=key)
@@ -37,7 +37,7 @@ async def resolve_first(t: CaseContext) -> None:
 
 
 @case("PRM-003", "a rejected promise fails the waiting workflow with its message",
-      requirements=["JRN-PROMISE-3", "ERR-TERM-4"], capabilities=WF)
+      requirements=["JRN-PROMISE-3", "ERR-TERM-4", "TS-PROMISE-1"], capabilities=WF)
 async def reject(t: CaseContext) -> None:
     key = t.uid()
     inv = await t.send_ok("PromiseWorkflow", "run", {"await": ["p"]}, key=key)
@@ -47,7 +47,7 @@ async def reject(t: CaseContext) -> None:
     t.must("promise-says-no" in r.text, f"rejection message lost: {r.text}")
 
 
-@case("PRM-004", "resolving a promise twice fails the second resolution", requirements=["JRN-PROMISE-4"], capabilities=WF)
+@case("PRM-004", "resolving a promise twice fails the second resolution", requirements=["JRN-PROMISE-4", "TS-PROMISE-1"], capabilities=WF)
 async def double_resolve(t: CaseContext) -> None:
     key = t.uid()
     inv = await t.send_ok("PromiseWorkflow", "run", {"await": ["p"]}, key=key)
@@ -57,7 +57,7 @@ async def double_resolve(t: CaseContext) -> None:
     t.must_eq((await t.attach(inv)).json(), [1], "the first value wins")
 
 
-@case("PRM-005", "peek returns empty before and the value after resolution", requirements=["JRN-PROMISE-5"], capabilities=WF)
+@case("PRM-005", "peek returns empty before and the value after resolution", requirements=["JRN-PROMISE-5", "TS-PROMISE-1"], capabilities=WF)
 async def peek(t: CaseContext) -> None:
     key = t.uid()
     inv = await t.send_ok("PromiseWorkflow", "run", {"await": ["p"]}, key=key)
@@ -67,7 +67,7 @@ async def peek(t: CaseContext) -> None:
     await t.attach(inv)
 
 
-@case("PRM-006", "several promises are awaited in order", requirements=["JRN-PROMISE-1"], capabilities=WF)
+@case("PRM-006", "several promises are awaited in order", requirements=["JRN-PROMISE-1", "TS-PROMISE-1"], capabilities=WF)
 async def several(t: CaseContext) -> None:
     key = t.uid()
     inv = await t.send_ok("PromiseWorkflow", "run", {"await": ["a", "b", "c"]}, key=key)
@@ -119,7 +119,7 @@ async def awakeable_unknown(t: CaseContext) -> None:
     t.must(400 <= r.status_code < 500, f"status {r.status_code}")
 
 
-@case("PRM-011", "two workflows' promises with the same name are independent", requirements=["JRN-PROMISE-6"], capabilities=WF)
+@case("PRM-011", "two workflows' promises with the same name are independent", requirements=["JRN-PROMISE-6", "TS-PROMISE-1"], capabilities=WF)
 async def promise_scoped(t: CaseContext) -> None:
     k1, k2 = t.uid(), t.uid()
     i1 = await t.send_ok("PromiseWorkflow", "run", {"await": ["p"]}, key=k1)
@@ -131,7 +131,7 @@ async def promise_scoped(t: CaseContext) -> None:
     t.must_eq((r1.json(), r2.json()), ([1], [2]), "outputs")
 
 
-@case("PRM-012", "a shared handler sees progress made through promises", requirements=["JRN-PROMISE-1", "JRN-WF-3"], capabilities=WF)
+@case("PRM-012", "a shared handler sees progress made through promises", requirements=["JRN-PROMISE-1", "JRN-WF-3", "TS-PROMISE-1"], capabilities=WF)
 async def progress(t: CaseContext) -> None:
     key = t.uid()
     inv = await t.send_ok("PromiseWorkflow", "run", {"await": ["a", "b"]}, key=key)
