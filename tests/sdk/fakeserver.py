@@ -37,6 +37,7 @@ from durable.protocol.messages import (
     Value,
     invocation_content_type,
 )
+from durable.protocol.schemas import validate_frames
 
 Responder = Callable[["Invocation", SuspensionMessage], list[Entry] | None]
 
@@ -93,6 +94,8 @@ class FakeServer:
             headers={"content-type": invocation_content_type(), "accept": invocation_content_type()},
         )
         assert r.status_code == 200, r.text
+        validate_frames(encode_frames(messages))
+        validate_frames(r.content)
         return decode_frames(r.content)
 
     async def run(

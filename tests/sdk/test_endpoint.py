@@ -30,6 +30,7 @@ from durable.protocol.messages import (
     Value,
     invocation_content_type,
 )
+from durable.protocol.schemas import validate_body, validate_frames
 from reference_sdk.endpoint import SessionStore
 
 CT = invocation_content_type()
@@ -91,6 +92,7 @@ def call(app: Any, method: str, path: str, **kw: Any) -> httpx.Response:
 def invoke(app: Any, svc: str, handler: str, messages: list[Message]) -> list[Message]:
     r = call(app, "POST", f"/invoke/{svc}/{handler}", content=encode_frames(messages), headers={"content-type": CT})
     assert r.status_code == 200, r.text
+    validate_frames(r.content)
     assert r.headers["content-type"] == CT
     return decode_frames(r.content)
 
@@ -105,6 +107,7 @@ def test_discovery_manifest() -> None:
     r = call(app, "GET", "/discover", headers={"accept": MANIFEST_CONTENT_TYPE})
     assert r.status_code == 200 and r.headers["content-type"] == MANIFEST_CONTENT_TYPE
     m = r.json()
+    validate_body("discovery/manifest", m)
     assert (m["protocolMode"], m["minProtocolVersion"], m["maxProtocolVersion"]) == ("REQUEST_RESPONSE", 1, 1)
     by_name = {s["name"]: s for s in m["services"]}
     assert {n: s["ty"] for n, s in by_name.items()} == {"Greeter": "SERVICE", "Cart": "VIRTUAL_OBJECT", "Flow": "WORKFLOW"}
@@ -119,6 +122,12 @@ def test_discovery_manifest() -> None:
     run, status = by_name["Flow"]["handlers"]
     assert (run["name"], run["ty"], status["name"], status["ty"]) == ("run", "WORKFLOW", "getStatus", "SHARED")
     assert run["input"]["jsonSchema"]["required"] == ["item", "qty"]
+
+
+def test_the_tour_manifest_validates() -> None:
+    from examples.tour import app as tour
+
+    validate_body("discovery/manifest", orjson.loads(call(tour, "GET", "/discover").content))
 
 
 def test_http_errors() -> None:
