@@ -9,6 +9,7 @@ dropped on any error, so memory stays bounded whatever the server does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections import OrderedDict
@@ -79,6 +80,8 @@ class SessionStore:
         self.drop_invocation(invocation_id)
         self._items[(invocation_id, attempt_id)] = (session, self.clock())
         self.evict()
+        with contextlib.suppress(RuntimeError):  # no running loop: eviction happens on use
+            asyncio.get_running_loop().call_later(self.idle_seconds + 0.5, self.evict)
 
     def take(self, invocation_id: str, attempt_id: str) -> Session | None:
         self.evict()

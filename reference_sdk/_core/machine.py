@@ -107,6 +107,8 @@ class Machine:
             raise RemoteProtocolViolation("a fresh session needs the full journal (resume_from = 0)")
         self.start = start
         self.entries: list[Entry] = []
+        self._notified: set[int] = set()
+        self._run_index: dict[int, int] = {}
         self._append_entries(0, entries, allow_commands=True)
         if len(self.entries) != start.journal_length:
             raise RemoteProtocolViolation(
@@ -142,6 +144,8 @@ class Machine:
             if not allow_commands and not isinstance(e, Notification):
                 raise RemoteProtocolViolation(f"a warm resume may only carry notifications, got {e.TYPE}")
             self.entries.append(e)
+            if isinstance(e, CompletionNotification):
+                self._notified.add(e.completion_id)
 
     @property
     def invocation_id(self) -> str:
@@ -164,10 +168,6 @@ class Machine:
     def is_replaying(self) -> bool:
         return self._next_command_pos() is not None
 
-    def _journal_has_notification(self, completion_id: int) -> bool:
-        return any(
-            isinstance(e, CompletionNotification) and e.completion_id == completion_id for e in self.entries
-        )
 
     def resume(self, start: StartMessage, entries: Sequence[Entry]) -> bool:
         """Warm resume: continue this session with only the new notifications, if lengths agree."""
@@ -237,15 +237,13 @@ class Machine:
     def run(self, name: str | None) -> tuple[Leaf, bool]:
         """Record a run; the second value says whether the shell must execute the closure now."""
         cid = self._completion_id()
-        self._command(RunCommand(0, completion_id=cid, name=name))
-        execute = cid not in self.proposed and not self._journal_has_notification(cid)
+        cmd = self._command(RunCommand(0, completion_id=cid, name=name))
+        self._run_index[cid] = cmd.index
+        execute = cid not in self.proposed and cid not in self._notified
         return Leaf("completion", cid), execute
 
     def run_command_index(self, completion_id: int) -> int | None:
-        for e in self.entries:
-            if isinstance(e, RunCommand) and e.completion_id == completion_id:
-                return e.index
-        return None
+        return self._run_index.get(completion_id)
 
     def propose_run(self, completion_id: int, result: Value | RawValue | Void | Failure) -> None:
         self._check()
@@ -393,6 +391,7 @@ class Machine:
             if i >= self.cursor:
                 return None
             i += 1
+            self.delivered_upto = i  # a replayed command: nothing to deliver there
         return None
 
     def _deliver(self, i: int) -> bool:

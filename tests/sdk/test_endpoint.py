@@ -279,6 +279,10 @@ def test_lambda_handler_with_api_gateway_events(monkeypatch: Any) -> None:
     out = decode_frames(base64.b64decode(warm["body"]))
     assert isinstance(out[0], RunCommand) and out[0].name == "activate", out
     handler.app.sessions.clear()
+    loop = handler.app._lambda_loop
+    assert loop is not None
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
 
 
 def test_lambda_handler_helper() -> None:
