@@ -159,3 +159,17 @@ def test_openapi_is_valid() -> None:
     readers = pytest.importorskip("openapi_spec_validator.readers")
     spec, url = readers.read_from_filename(str(SPEC / "openapi.json"))
     validator.validate(spec, base_uri=url)
+
+
+def test_conformance_cases_cite_existing_requirements() -> None:
+    """Traceability: every requirement a conformance case cites is in the index."""
+    registry = pytest.importorskip("conformance.registry")
+    import importlib
+    import pkgutil
+
+    cases = pytest.importorskip("conformance.cases")
+    for mod in pkgutil.iter_modules(cases.__path__):
+        importlib.import_module(f"conformance.cases.{mod.name}")
+    ids = {r.id for r in spec_index.load_requirements(SPEC)}
+    unknown = sorted({(c.id, r) for c in registry.all_cases() for r in c.requirements if r not in ids})
+    assert not unknown, f"cases cite requirements the spec does not define: {unknown}"
