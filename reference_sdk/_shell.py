@@ -115,6 +115,10 @@ class Session:
             if outcome is PollOutcome.RESOLVED:
                 return
             if outcome is PollOutcome.CANCELLED:
+                children = self.machine.child_ids_pending()
+                if children is not None:
+                    await self.block(children)
+                self.guard(self.machine.forward_cancel)
                 raise CancelledError()
             waiter = _Waiter(tree, asyncio.get_running_loop().create_future())
             self.waiters.append(waiter)

@@ -412,8 +412,9 @@ class Machine:
 
         One at a time (rather than everything up to the next command) keeps what the handler
         observes identical live and on replay, whatever the notifications were batched into.
-        A cancel signal wins (once): it is first forwarded to child calls whose invocation ids
-        are known and whose results are not, then the handler sees a 409 terminal error."""
+        A cancel signal wins (once): the shell then waits for the invocation ids of unfinished
+        child calls (:meth:`child_ids_pending`), forwards the cancel to them
+        (:meth:`forward_cancel`) and raises a 409 terminal error in the handler."""
         self._check()
         while not self.is_resolved(tree):
             i = self._next_notification()
@@ -421,11 +422,22 @@ class Machine:
                 return PollOutcome.PENDING
             if self._deliver(i):
                 self.cancel_consumed = True
-                self._forward_cancel()
                 return PollOutcome.CANCELLED
         return PollOutcome.RESOLVED
 
-    def _forward_cancel(self) -> None:
+    def child_ids_pending(self) -> AwaitTree | None:
+        """The invocation ids still unknown of child calls that have not finished, if any."""
+        ids = [
+            h.invocation_id
+            for h in self.calls
+            if self.result_of(h.result) is None and self.result_of(h.invocation_id) is None
+        ]
+        if not ids:
+            return None
+        return ids[0] if len(ids) == 1 else Combine("all_completed", tuple(ids))
+
+    def forward_cancel(self) -> None:
+        """Cancel every child call that has not finished (``send_signal`` with signal 1)."""
         for h in self.calls:
             inv = self.result_of(h.invocation_id)
             if isinstance(inv, InvocationIdResult) and self.result_of(h.result) is None:

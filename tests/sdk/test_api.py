@@ -623,3 +623,32 @@ def test_cancel_invocation_attach_and_output() -> None:
     assert output_of(inv).result == Value(
         [None, {"invocation_id": "inv_other"}, {"workflow_name": "W", "workflow_key": "k"}])
     assert any(isinstance(c, SendSignalCommand) and c.target_invocation_id == "inv_victim" for c in inv.commands())
+
+
+@WARM
+def test_cancel_before_the_child_id_is_known_waits_for_it(warm: bool) -> None:
+    svc = restate.Service("S")
+    child = restate.Service("Child")
+
+    @child.handler()
+    async def work(ctx: restate.Context) -> None:
+        return None
+
+    @svc.handler()
+    async def h(ctx: restate.Context) -> str:
+        await ctx.service_call(work)
+        return "finished"
+
+    def respond(inv: Invocation, s: SuspensionMessage) -> list[Entry] | None:
+        if not any(isinstance(e, SignalNotification) for e in inv.journal):
+            return [SignalNotification(0, signal_id=1, result=VOID)]
+        call = next(c for c in inv.commands() if isinstance(c, CallCommand))
+        cids, _ = s.awaiting.leaves()
+        assert call.invocation_id_completion_id in cids
+        return [CompletionNotification(0, completion_id=call.invocation_id_completion_id,
+                                       result=InvocationIdResult("inv_late"))]
+
+    inv = go([svc, child], "S", "h", respond=respond, warm=warm)
+    assert output_of(inv).result == Failure(409, "cancelled")
+    sig = [c for c in inv.commands() if isinstance(c, SendSignalCommand)]
+    assert [(s.target_invocation_id, s.signal_id) for s in sig] == [("inv_late", 1)]

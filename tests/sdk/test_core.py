@@ -246,6 +246,8 @@ def test_cancel_is_raised_once_and_forwarded_to_child_calls_first() -> None:
     )
     h = m.call("A", "h", VOID)
     assert m.poll(h.result) is PollOutcome.CANCELLED
+    assert m.child_ids_pending() is None
+    m.forward_cancel()
     assert m.take_messages() == [SendSignalCommand(4, target_invocation_id="inv_child", signal_id=1)]
     assert m.poll(h.result) is PollOutcome.PENDING
     assert m.suspension([h.result]).awaiting.signal_ids == ()
@@ -260,7 +262,23 @@ def test_cancel_forwarding_replays_deterministically() -> None:
     )
     h = m.call("A", "h", VOID)
     assert m.poll(h.result) is PollOutcome.CANCELLED
+    m.forward_cancel()
     assert m.take_messages() == []
+
+
+def test_cancel_waits_for_unknown_child_ids() -> None:
+    m = machine(
+        CallCommand(0, completion_id=2, invocation_id_completion_id=1, service="A", handler="h", parameter=VOID),
+        SignalNotification(0, signal_id=1, result=VOID),
+        CompletionNotification(0, completion_id=1, result=InvocationIdResult("inv_late")),
+    )
+    h = m.call("A", "h", VOID)
+    assert m.poll(h.result) is PollOutcome.CANCELLED
+    pending = m.child_ids_pending()
+    assert pending == h.invocation_id
+    assert m.poll(pending) is PollOutcome.RESOLVED
+    m.forward_cancel()
+    assert m.take_messages() == [SendSignalCommand(4, target_invocation_id="inv_late", signal_id=1)]
 
 
 def test_awakeable_ids_round_trip() -> None:
