@@ -173,3 +173,12 @@ def test_conformance_cases_cite_existing_requirements() -> None:
     ids = {r.id for r in spec_index.load_requirements(SPEC)}
     unknown = sorted({(c.id, r) for c in registry.all_cases() for r in c.requirements if r not in ids})
     assert not unknown, f"cases cite requirements the spec does not define: {unknown}"
+
+
+def test_schema_files_named_in_chapters_exist() -> None:
+    named: set[str] = set()
+    for path in [*spec_index.chapter_files(SPEC), SPEC / "README.md"]:
+        named |= set(re.findall(r"schemas/([a-z0-9_/-]+\.json)", path.read_text(encoding="utf-8")))
+    assert named
+    missing = sorted(n for n in named if not (SPEC / "schemas" / n).is_file())
+    assert not missing
