@@ -182,3 +182,25 @@ def test_schema_files_named_in_chapters_exist() -> None:
     assert named
     missing = sorted(n for n in named if not (SPEC / "schemas" / n).is_file())
     assert not missing
+
+
+def test_message_catalogue_lists_every_field() -> None:
+    """Chapter 02's catalogue tables name exactly the fields of each message class."""
+    import dataclasses
+
+    text = (SPEC / "02-wire-protocol.md").read_text(encoding="utf-8")
+    catalogue = text.split("## 2.7 Message catalogue", 1)[1].split("### 2.7.4", 1)[0]
+    seen: set[str] = set()
+    for line in catalogue.splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+        if len(cells) < 3 or not re.fullmatch(r"`[a-z_]+`", cells[0]):
+            continue
+        type_name = cells[0].strip("`")
+        if type_name not in m.MESSAGE_TYPES:
+            continue
+        field_cell = cells[2] if type_name in m.CONTROL_TYPES else cells[1]
+        named = set(re.findall(r"`([a-z_]+)`", re.sub(r"\([^)]*\)", "", field_cell)))
+        expected = {f.name for f in dataclasses.fields(m.MESSAGE_TYPES[type_name])} - {"result"}
+        assert named == expected, type_name
+        seen.add(type_name)
+    assert seen == set(m.MESSAGE_TYPES)
