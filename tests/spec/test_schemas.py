@@ -209,3 +209,11 @@ def test_unknown_schema_name() -> None:
 def test_schema_dir_is_the_repo_spec() -> None:
     assert (schema_dir() / "message.json").is_file()
     validate_body("error.json", {"code": 1, "message": ""})
+
+
+@pytest.mark.parametrize("type_name", sorted(m.MESSAGE_TYPES))
+def test_message_defs_match_common(type_name: str) -> None:
+    """Each self-contained message schema carries the same definitions as common.json."""
+    common = load_schema("common")["$defs"]
+    for name, definition in load_schema(f"messages/{type_name}").get("$defs", {}).items():
+        assert definition == common[name], (type_name, name)

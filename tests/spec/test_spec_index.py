@@ -204,3 +204,13 @@ def test_message_catalogue_lists_every_field() -> None:
         assert named == expected, type_name
         seen.add(type_name)
     assert seen == set(m.MESSAGE_TYPES)
+
+
+def test_one_strength_per_requirement() -> None:
+    """A requirement's text carries no second normative keyword (one requirement per ID)."""
+    offenders = [
+        r.id
+        for r in spec_index.load_requirements(SPEC)
+        if not r.id.startswith("VER-CONF-") and re.search(r"\b(MUST|SHOULD|MAY|SHALL|REQUIRED)\b", r.text)
+    ]
+    assert not offenders
