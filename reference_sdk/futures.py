@@ -86,6 +86,9 @@ class ReadyFuture(DurableFuture[T]):
     def _value(self) -> T:
         return self._ready
 
+    async def with_timeout(self, timeout: timedelta) -> T:
+        return self._ready
+
 
 class SleepFuture(DurableFuture[None]):
     pass
