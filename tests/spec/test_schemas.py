@@ -217,3 +217,16 @@ def test_message_defs_match_common(type_name: str) -> None:
     common = load_schema("common")["$defs"]
     for name, definition in load_schema(f"messages/{type_name}").get("$defs", {}).items():
         assert definition == common[name], (type_name, name)
+
+
+def test_schema_dir_env_override(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DURABLE_SPEC_DIR (the spec/ dir or the schemas dir itself) wins over the repository copy."""
+    import shutil
+
+    from durable.protocol import schemas as mod
+
+    target = tmp_path / "spec" / "schemas"
+    shutil.copytree(schema_dir(), target)
+    for env in (tmp_path / "spec", target):
+        monkeypatch.setenv("DURABLE_SPEC_DIR", str(env))
+        assert next(mod._candidates()) == target
