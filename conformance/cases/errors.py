@@ -70,6 +70,7 @@ async def caught_code(t: CaseContext) -> None:
       strength=Strength.SHOULD)
 async def json_content_type(t: CaseContext) -> None:
     r = await t.call("Failing", "terminallyFailingCall", {"errorMessage": "ct"}, key=t.uid())
+    t.must(r.status_code >= 400, f"status {r.status_code}")
     t.must("application/json" in r.headers.get("content-type", ""), f"content-type {r.headers.get('content-type')}")
 
 

@@ -21,7 +21,7 @@ async def call_echo(t: CaseContext) -> None:
 @case("ING-002", "a call answer carries x-restate-id with an inv_ id", requirements=["ING-CALL-2"])
 async def call_id_header(t: CaseContext) -> None:
     r = await t.call("TestUtilsService", "echo", 1)
-    t.must(r.status_code == 200, f"status {r.status_code}")
+    t.must(r.status_code == 200 and r.json() == 1, f"status {r.status_code}, body {r.text[:100]}")
     inv = r.headers.get("x-restate-id", "")
     t.must(inv.startswith("inv_"), f"x-restate-id missing or malformed: {inv!r}")
 
@@ -204,6 +204,7 @@ async def body_limit_early(t: CaseContext) -> None:
 async def empty_body(t: CaseContext) -> None:
     r = await t.call("TestUtilsService", "echoHeaders")
     t.must_eq(r.status_code, 200, "status")
+    t.must(isinstance(r.json(), dict), f"echoHeaders must answer an object, got {r.text[:100]}")
 
 
 @case("ING-019", "a failed invocation answers a JSON error with code and message", requirements=["ERR-JSON-1", "ING-ERR-1"])

@@ -51,6 +51,7 @@ async def workflow_key_not_burnt(t: CaseContext) -> None:
                       headers={"content-type": "application/json"})
     r = await t.call("PromiseWorkflow", "run", {"await": []}, key=key)
     t.must_eq(r.status_code, 200, "corrected resubmission after malformed input")
+    t.must_eq(r.json(), [], "output of the corrected resubmission")
 
 
 @case("SEC-007", "a header-injection attempt in a key does not split the request", requirements=["ING-KEY-1"])
