@@ -145,7 +145,8 @@ def phases(duration: float, fault_s: float = 5.0, heal_s: float = 3.0) -> list[P
     return out
 
 
-def schedule(seed: int, duration: float, kinds: tuple[str, ...] = PROCESS_FAULTS) -> list[Action]:
+def schedule(seed: int, duration: float, kinds: tuple[str, ...] = PROCESS_FAULTS,
+             fault_s: float = 5.0, heal_s: float = 3.0) -> list[Action]:
     """The seeded process-fault timeline.
 
     Every fault phase kills the server (SIGTERM in one phase of four, SIGKILL otherwise), kills
@@ -155,7 +156,7 @@ def schedule(seed: int, duration: float, kinds: tuple[str, ...] = PROCESS_FAULTS
     implementation under test is not ours to restart)."""
     rng = sub_rng(seed, "nemesis")
     out: list[Action] = []
-    for k, ph in enumerate(p for p in phases(duration) if p.faulty):
+    for k, ph in enumerate(p for p in phases(duration, fault_s, heal_s) if p.faulty):
         slots = [
             "term_server" if k % 4 == 1 else "kill_server",
             "kill_sdk",
@@ -178,8 +179,10 @@ class Nemesis:
 
     def __init__(self, procs: dict[str, Proc], actions: list[Action], duration: float,
                  set_proxy_faults: Callable[[bool], None], clock: Callable[[], float],
-                 log: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 log: Callable[[dict[str, Any]], None] | None = None,
+                 fault_s: float = 5.0, heal_s: float = 3.0) -> None:
         self.procs = procs
+        self.fault_s, self.heal_s = fault_s, heal_s
         self.actions = actions
         self.duration = duration
         self.set_proxy_faults = set_proxy_faults
@@ -190,7 +193,7 @@ class Nemesis:
 
     async def run(self) -> None:
         t0 = self.clock()
-        timeline = phases(self.duration)
+        timeline = phases(self.duration, self.fault_s, self.heal_s)
         pending = sorted(self.actions, key=lambda a: a.at)
         try:
             for ph in timeline:

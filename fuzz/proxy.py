@@ -71,13 +71,14 @@ class FaultPolicy:
     probability: float = 0.15
     targeted_probability: float = 0.25
     max_delay_s: float = 0.6
-    kinds: tuple[str, ...] = REQUEST_FAULTS + RESPONSE_FAULTS
+    kinds: tuple[str, ...] = FAULT_KINDS
     enabled: bool = True
 
     def decide(self, n: int) -> tuple[str | None, float]:
         """The fault for exchange ``n`` (or None) and its delay/hold parameter in seconds."""
         rng = sub_rng(self.seed, f"proxy:{n}")
-        kind = rng.choice(self.kinds) if rng.random() < self.probability else None
+        menu = [k for k in self.kinds if k not in TARGETED_FAULTS]
+        kind = rng.choice(menu) if menu and rng.random() < self.probability else None
         delay = rng.uniform(0.0, self.max_delay_s)
         return (kind if self.enabled else None), delay
 
@@ -88,9 +89,9 @@ class FaultPolicy:
         rng = sub_rng(self.seed, f"proxy-target:{n}")
         if rng.random() >= self.targeted_probability:
             return None
-        if "propose_run_completion" in response_types and "lose_run_proposal" in FAULT_KINDS:
+        if "propose_run_completion" in response_types and "lose_run_proposal" in self.kinds:
             return "lose_run_proposal"
-        if response_types and response_types[-1] == "suspension":
+        if response_types and response_types[-1] == "suspension" and "lose_suspension" in self.kinds:
             return "lose_suspension"
         return None
 

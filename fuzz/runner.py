@@ -48,6 +48,13 @@ class RunConfig:
     concurrency: int = 24
     liveness_bound_s: float = 60.0
     proxy_probability: float = 0.15
+    #: restrict the proxy's fault menu / the process-fault menu (None: everything applicable)
+    proxy_kinds: tuple[str, ...] | None = None
+    process_kinds: tuple[str, ...] | None = None
+    server_argv: list[str] | None = None
+    #: lengths of the fault and heal phases, seconds
+    fault_s: float = 5.0
+    heal_s: float = 3.0
     process_faults: bool = True
     proxy_faults: bool = True
     #: replay: run exactly these programs (in this order) instead of generating
@@ -81,17 +88,20 @@ async def run(config: RunConfig) -> tuple[dict[str, Any], list[Program]]:
     that were submitted (for a reproduction file)."""
     stack = Stack(StackConfig(seed=config.seed, workdir=config.workdir, ingress=config.ingress,
                               admin=config.admin, always_suspend=config.always_suspend,
-                              proxy_probability=config.proxy_probability))
+                              proxy_probability=config.proxy_probability,
+                              proxy_kinds=config.proxy_kinds, server_argv=config.server_argv))
     r = Run(config, stack)
     stack.ledger.subscribe(lambda rec: _on_record(r, rec))
     t_begin = time.monotonic()
     try:
         await stack.start()
-        kinds = tuple(k for k in PROCESS_FAULTS if stack.embedded or k.endswith("sdk"))
-        actions = schedule(config.seed, config.duration, kinds) if config.process_faults else []
+        kinds = tuple(k for k in config.process_kinds or PROCESS_FAULTS
+                      if stack.embedded or k.endswith("sdk"))
+        actions = (schedule(config.seed, config.duration, kinds, config.fault_s, config.heal_s)
+                   if config.process_faults else [])
         nemesis = Nemesis(stack.procs(), actions, config.duration,
                           lambda on: _set_proxy(stack, on and config.proxy_faults),
-                          time.monotonic, r.events.append)
+                          time.monotonic, r.events.append, config.fault_s, config.heal_s)
         r.stop_at = time.monotonic() + config.duration
         r.hard_deadline = r.stop_at + config.liveness_bound_s + 30
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S,
@@ -402,12 +412,24 @@ def _report(r: Run, nemesis: Nemesis, violations: list[dict[str, Any]],
         "exchanges": len(r.stack.proxy.exchanges),
         "step_executions": sum(1 for x in r.stack.ledger.records if x.get("type") == "exec"),
         "client_outcomes": dict(accepts),
-        "violations": violations,
+        "violation_counts": dict(Counter(v["kind"] for v in violations)),
+        "violations": _cap(violations),
         "command_histogram": dict(commands),
         "fault_histogram": faults,
         "liveness_bound_s": r.config.liveness_bound_s,
         "events": r.events[-200:],
     }
+
+
+def _cap(violations: list[dict[str, Any]], per_kind: int = 100) -> list[dict[str, Any]]:
+    """At most ``per_kind`` violations of each kind (the counts stay exact)."""
+    seen: Counter[str] = Counter()
+    out = []
+    for v in violations:
+        seen[v["kind"]] += 1
+        if seen[v["kind"]] <= per_kind:
+            out.append(v)
+    return out
 
 
 def _coverage(report: dict[str, Any], embedded: bool, config: RunConfig) -> list[dict[str, Any]]:

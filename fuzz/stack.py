@@ -49,6 +49,9 @@ class StackConfig:
     admin: str | None = None
     always_suspend: bool = False
     proxy_probability: float = 0.15
+    proxy_kinds: tuple[str, ...] | None = None
+    #: the command that starts the server, before ``--data-dir ...`` (tests use broken servers)
+    server_argv: list[str] | None = None
 
 
 class Stack:
@@ -59,6 +62,8 @@ class Stack:
         self.ledger = Ledger(self.clock, config.workdir / "ledger.jsonl")
         self.policy = FaultPolicy(seed=config.seed, probability=config.proxy_probability,
                                   enabled=False)
+        if config.proxy_kinds is not None:
+            self.policy.kinds = config.proxy_kinds
         self.sdk_port = free_port()
         self.proxy = FaultProxy(self.sdk_port, self.policy, self.clock)
         self.sdk: Proc | None = None
@@ -91,7 +96,8 @@ class Stack:
         proxy_url = await self.proxy.start()
         if self.embedded:
             ingress_port, admin_port = free_port(), free_port()
-            argv = [sys.executable, "-m", "durable.cli", "server", "--data-dir", str(wd / "data"),
+            prefix = self.config.server_argv or [sys.executable, "-m", "durable.cli", "server"]
+            argv = [*prefix, "--data-dir", str(wd / "data"),
                     "--ingress-port", str(ingress_port), "--admin-port", str(admin_port)]
             if self.config.always_suspend:
                 argv.append("--always-suspend")
