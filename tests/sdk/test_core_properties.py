@@ -132,3 +132,62 @@ def test_reindexed_helpers_are_stable() -> None:
     j, _ = live([("set", ("a", 1)), ("run", ("x", 2))])
     assert [e.index for e in j] == list(range(len(j)))
     assert replace(j[1], index=1) == j[1]
+
+
+def observe(
+    m: Machine, n: int, batches: list[list[int]] | None, journal: list[Entry] | None, write: bool
+) -> list[tuple[int, ...]]:
+    """Wait repeatedly on the sleeps not seen yet; record what is resolved after each wait and,
+    with ``write``, store it in state (a command between the waits)."""
+    from reference_sdk._core import Combine
+
+    leaves = [m.sleep(1000 + i)[1] for i in range(n)]
+    seen: list[tuple[int, ...]] = []
+    attempt = 1
+    pending = list(range(n))
+    while pending:
+        tree = Combine("first_completed", tuple(leaves[i] for i in pending))
+        while m.poll(tree) is PollOutcome.PENDING:
+            assert batches is not None and journal is not None, "replay must not block"
+            journal.extend(x for x in m.take_messages() if isinstance(x, Command))
+            known = len(journal)
+            batch = batches.pop(0)
+            notes = [CompletionNotification(known + k, completion_id=leaves[i].id, result=VOID) for k, i in enumerate(batch)]
+            journal.extend(notes)
+            s = StartMessage(invocation_id="inv_1", attempt_id=f"a{attempt + 1}", journal_length=len(journal),
+                             resume_from=known, resume_attempt_id=f"a{attempt}")
+            attempt += 1
+            assert m.resume(s, notes)
+        done = tuple(i for i in pending if m.is_resolved(leaves[i]))
+        seen.append(done)
+        if write:
+            m.set_state("seen", Value(list(done)))
+        pending = [i for i in pending if i not in done]
+    m.output(Value(None))
+    if journal is not None:
+        journal.extend(x for x in m.take_messages() if isinstance(x, Command))
+    return seen
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda n: st.tuples(st.just(n), st.permutations(range(n)), st.lists(st.integers(1, 3), min_size=n, max_size=n))
+    ),
+    st.booleans(),
+)
+def test_live_and_replay_observe_the_same_completions_whatever_the_batching(
+    case: tuple[int, list[int], list[int]], write: bool
+) -> None:
+    n, order, sizes = case
+    batches: list[list[int]] = []
+    rest = list(order)
+    for size in sizes:
+        if rest:
+            batches.append(rest[:size])
+            rest = rest[size:]
+    journal: list[Entry] = [InputCommand(0, parameter=VOID)]
+    live_seen = observe(Machine(start(1), list(journal)), n, batches, journal, write)
+    replay = Machine(start(len(journal)), journal)
+    assert observe(replay, n, None, None, write) == live_seen
+    assert replay.take_messages() == []
