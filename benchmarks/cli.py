@@ -12,7 +12,7 @@ import asyncio
 import json
 import shlex
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +21,7 @@ import typer
 __all__ = ["register"]
 
 
-class StackChoice(str, Enum):
+class StackChoice(StrEnum):
     reference = "reference"
     restate = "restate"
     both = "both"

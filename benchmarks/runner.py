@@ -111,6 +111,8 @@ def _aggregate(rounds: list[scenarios.Throughput]) -> dict[str, Any]:
         "error_samples": [e for r in rounds for e in r.error_samples][:3],
         "server_cpu_ms_per_wf": server_cpu / n * 1000.0 if n else None,
         "sdk_cpu_ms_per_wf": sdk_cpu / n * 1000.0 if n else None,
+        "server_ctx_switches_per_wf": sum(r.server_switches for r in rounds) / n if n else None,
+        "sdk_ctx_switches_per_wf": sum(r.sdk_switches for r in rounds) / n if n else None,
         "rounds_throughput": [round(len(r.latencies_s) / r.wall_s, 1) if r.wall_s else None
                               for r in rounds],
         "stopped_by_deadline": any(r.stopped_by_deadline for r in rounds),

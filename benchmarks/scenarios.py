@@ -55,6 +55,8 @@ class Throughput:
     server_cpu_s: float
     sdk_cpu_s: float
     stopped_by_deadline: bool
+    server_switches: int = 0
+    sdk_switches: int = 0
 
 
 async def throughput(stack: BenchStack, client: httpx.AsyncClient, keys: Keys, concurrency: int,
@@ -63,7 +65,8 @@ async def throughput(stack: BenchStack, client: httpx.AsyncClient, keys: Keys, c
     batch = await run_batch(client, keys.take(count), signup_request, concurrency, time_limit_s)
     s1, k1 = sample_tree(stack.server_pid), sample_tree(stack.sdk_pid)
     return Throughput(concurrency, batch.latencies_s, batch.wall_s, batch.errors, batch.error_samples,
-                      s1.cpu_s - s0.cpu_s, k1.cpu_s - k0.cpu_s, batch.stopped_by_deadline)
+                      s1.cpu_s - s0.cpu_s, k1.cpu_s - k0.cpu_s, batch.stopped_by_deadline,
+                      s1.ctx_switches - s0.ctx_switches, k1.ctx_switches - k0.ctx_switches)
 
 
 async def step_scaling(client: httpx.AsyncClient, keys: Keys, n: int, reps: int) -> dict[str, Any]:
