@@ -53,6 +53,9 @@ log = logging.getLogger("durable.server")
 Json = Any
 
 
+INVOKER_POOLS = 8
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -74,6 +77,14 @@ class Runtime:
         self._background: list[asyncio.Task[None]] = []
         self._closing = False
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(config.attempt_timeout_s, connect=10.0))
+        # httpcore scans its whole pool on every request; several small pools keep that cheap
+        self._invokers = [
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(config.attempt_timeout_s, connect=10.0),
+                limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+            )
+            for _ in range(INVOKER_POOLS)
+        ]
         self.attempts = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -102,6 +113,8 @@ class Runtime:
                 if not fut.done():
                     fut.cancel()
         await self.http.aclose()
+        for client in self._invokers:
+            await client.aclose()
         await self.store.close()
 
     def _spawn(self, coro: Any) -> None:
@@ -245,7 +258,8 @@ class Runtime:
         abort_ms = handler.abort_timeout_ms if handler is not None else None
         timeout = abort_ms / 1000 if abort_ms else self.config.attempt_timeout_s
         try:
-            resp = await self.http.post(
+            client = self._invokers[hash(start.invocation_id) % INVOKER_POOLS]
+            resp = await client.post(
                 url,
                 content=body,
                 headers={**dep.headers, "content-type": content_type, "accept": content_type},

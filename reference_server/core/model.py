@@ -8,7 +8,7 @@ simpler than column updates, and one row per step is cheap next to the journal e
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,7 +136,7 @@ class Inv:
         return (self.service, self.key or "")
 
     def to_data(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps({name: getattr(self, name) for name in _FIELDS})
 
     @classmethod
     def from_data(cls, data: bytes | str) -> Inv:
@@ -187,6 +187,7 @@ class Inv:
         return out
 
 
+_FIELDS = tuple(f.name for f in fields(Inv))
 _SERVICE_TY = {"service": "Service", "object": "VirtualObject", "workflow": "Workflow"}
 
 

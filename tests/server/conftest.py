@@ -10,9 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakesdk import AppThread, FakeSdk, build_app  # noqa: E402
+from fakesdk import AppThread, FakeSdk, build_app
 
-from reference_server import ServerThread  # noqa: E402
+from reference_server import ServerThread
 
 
 @dataclass

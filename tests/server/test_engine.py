@@ -110,12 +110,12 @@ def test_object_exclusive_fifo_and_shared_concurrent() -> None:
     eng = make_engine()
     a, inv_a = start(eng, req("Obj", "ex", "k"))
     b_res, b_eff = eng.submit(req("Obj", "ex", "k"), 1001)
-    c_res, c_eff = eng.submit(req("Obj", "ex", "k"), 1002)
+    _, c_eff = eng.submit(req("Obj", "ex", "k"), 1002)
     assert invokes(b_eff) == [] and invokes(c_eff) == []
     assert eng.active[b_res.invocation_id or ""].status == "pending"
     _, sh_eff = eng.submit(req("Obj", "sh", "k"), 1003)
     assert len(invokes(sh_eff)) == 1
-    other, other_eff = eng.submit(req("Obj", "ex", "other"), 1003)
+    _, other_eff = eng.submit(req("Obj", "ex", "other"), 1003)
     assert len(invokes(other_eff)) == 1
     eff = eng.on_response(a, inv_a.start.attempt_id, msgs(*END), 1004)
     (nxt,) = invokes(eff)
