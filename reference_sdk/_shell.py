@@ -41,6 +41,10 @@ from .service import HandlerSpec
 R = TypeVar("R")
 
 
+class InputError(Exception):
+    """The input could not be deserialised: an SDK-internal failure, retried (JRN-FAIL-4)."""
+
+
 @dataclass(frozen=True, slots=True)
 class InvocationInfo:
     invocation_id: str
@@ -61,6 +65,11 @@ def current_invocation() -> InvocationInfo | None:
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _status_code(exc: BaseException) -> int:
+    code = getattr(exc, "status_code", 500)
+    return code if isinstance(code, int) and 0 <= code <= 65535 else 500
 
 
 @dataclass(slots=True)
@@ -165,15 +174,13 @@ class Session:
                     elapsed_ms=max(0, self.clock_ms() - started),
                 )
                 if isinstance(decision, GiveUp):
-                    result = Failure(
-                        500, f"ctx.run {name!r} gave up after {decision.attempts} attempt(s): {exc}"
-                    )
+                    result = Failure(_status_code(exc), str(exc))
                 else:
                     if self.run_failure is None:
                         idx = self.machine.run_command_index(cid)
                         self.run_failure = ErrorMessage(
-                            code=500,
-                            message=f"ctx.run {name!r} failed: {exc}",
+                            code=_status_code(exc),
+                            message=str(exc) or type(exc).__name__,
                             stacktrace="".join(traceback.format_exception(exc)),
                             related_command_index=idx,
                             related_command_type="run",
@@ -205,7 +212,10 @@ class Session:
         try:
             try:
                 if spec.has_input:
-                    arg = input_payload_to_object(m.input.parameter, spec.input_hint, spec.input_serde)
+                    try:
+                        arg = input_payload_to_object(m.input.parameter, spec.input_hint, spec.input_serde)
+                    except TerminalError as exc:
+                        raise InputError(exc.message) from exc
                     out = spec.fn(ctx, arg)
                 else:
                     out = spec.fn(ctx)

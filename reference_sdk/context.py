@@ -118,6 +118,35 @@ class Context:
     def _m(self) -> Any:
         return self._session.machine
 
+    # ------------------------------------------------------------------ not allowed here
+
+    def _denied(self, what: str) -> TerminalError:
+        spec = self._session.spec
+        kind = {"service": "a service", "object": "a virtual object", "workflow": "a workflow"}[spec.service_kind]
+        return TerminalError(f"{what} is not allowed in handler {spec.service_name}/{spec.name} of {kind}")
+
+    def get(
+        self, name: str, serde: Serde[T] = DefaultSerde(), type_hint: type[T] | None = None  # noqa: B008
+    ) -> Awaitable[T | None]:
+        raise self._denied("state access")
+
+    def state_keys(self) -> Awaitable[list[str]]:
+        raise self._denied("state access")
+
+    def set(self, name: str, value: T, serde: Serde[T] = DefaultSerde()) -> None:  # noqa: B008
+        raise self._denied("writing state")
+
+    def clear(self, name: str) -> None:
+        raise self._denied("writing state")
+
+    def clear_all(self) -> None:
+        raise self._denied("writing state")
+
+    def promise(
+        self, name: str, serde: Serde[T] = DefaultSerde(), type_hint: type[T] | None = None  # noqa: B008
+    ) -> DurablePromise[T]:
+        raise self._denied("a durable promise")
+
     # ------------------------------------------------------------------ request and determinism
 
     def request(self) -> Request:

@@ -180,8 +180,6 @@ class App:
             if method != "GET":
                 return _error(405, "use GET for discovery")
             return HttpResponse(200, (("content-type", MANIFEST_CONTENT_TYPE),), self._manifest)
-        if parts and parts[-1] == "health":
-            return _json_response(200, {"status": "ok"})
         if len(parts) >= 3 and parts[-3] == "invoke":
             if method != "POST":
                 return _error(405, "use POST to invoke")
@@ -221,13 +219,18 @@ class App:
                 if session is None or not session.resume(start, entries):
                     if session is not None:
                         session.close()
+                    self.sessions.drop_invocation(start.invocation_id)
                     return [ResumeMissMessage()]
             else:
                 self.sessions.drop_invocation(start.invocation_id)
                 session = Session(spec, start, entries, clock_ms=self.clock_ms)
         except ProtocolViolation as exc:
             return [ErrorMessage(code=exc.code, message=exc.message)]
-        out = await session.drive()
+        try:
+            out = await session.drive()
+        except Exception as exc:  # a bug of ours must still end the attempt cleanly (WIRE-RESP-11)
+            session.close()
+            return [ErrorMessage(code=500, message=f"SDK failure: {type(exc).__name__}: {exc}")]
         if isinstance(out[-1], SuspensionMessage):
             self.sessions.put(start.invocation_id, start.attempt_id, session)
         else:

@@ -83,7 +83,7 @@ def to_jsonable(obj: Any) -> Any:
     try:
         return adapter(type(obj)).dump_python(obj, mode="json", by_alias=True)
     except Exception as exc:
-        raise TerminalError(f"cannot serialise a {type(obj).__name__} as JSON: {exc}") from exc
+        raise TypeError(f"cannot serialise a {type(obj).__name__} as JSON: {exc}") from exc
 
 
 def to_payload(obj: Any, hint: Any = None, serde: Serde[Any] | None = None) -> Value | RawValue | Void:

@@ -74,6 +74,21 @@ def resolved_index(tree: AwaitTree, lookup: Lookup) -> int | None:
     return min(indices) if indices else None
 
 
+def prune(tree: AwaitTree, lookup: Lookup) -> AwaitTree | None:
+    """The part of an unresolved tree still worth waiting for (JRN-SUSP-3: a suspension names
+    only leaves without a result yet); None if ``tree`` is resolved.
+
+    A resolved child of an unresolved node can never change the node's outcome any more (for
+    ``all_*`` it is a success or a completion already counted, for ``first_succeeded_*`` it is a
+    failure), so it is dropped."""
+    if is_resolved(tree, lookup):
+        return None
+    if isinstance(tree, Leaf):
+        return tree
+    keep = [p for c in tree.children if (p := prune(c, lookup)) is not None]
+    return keep[0] if len(keep) == 1 else Combine(tree.combinator, tuple(keep))
+
+
 def to_future(tree: AwaitTree) -> Future:
     """The wire form of an await tree (``suspension.awaiting``)."""
     if isinstance(tree, Leaf):

@@ -457,9 +457,11 @@ class Machine:
                 "the handler is waiting, but the journal has more commands it did not replay",
             )
             raise self.fatal
-        children: list[AwaitTree] = list(trees)
+        children: list[AwaitTree] = [p for t in trees if (p := awaits.prune(t, self.lookup)) is not None]
         if not self.cancel_consumed:
             children.insert(0, Leaf("signal", CANCEL_SIGNAL_ID))
+        if not children:
+            raise DurableError("the handler waits on nothing that can still complete")
         tree: AwaitTree = children[0] if len(children) == 1 else Combine("first_completed", tuple(children))
         return SuspensionMessage(awaiting=awaits.to_future(tree))
 

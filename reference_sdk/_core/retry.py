@@ -18,17 +18,9 @@ class RunRetryPolicy:
     max_interval_ms: int | None = None
     factor: float | None = None
 
-    def is_default(self) -> bool:
-        return all(
-            v is None
-            for v in (
-                self.max_attempts,
-                self.max_duration_ms,
-                self.initial_interval_ms,
-                self.max_interval_ms,
-                self.factor,
-            )
-        )
+    def sets_interval(self) -> bool:
+        """Whether the policy says how long to wait (else the server's backoff applies)."""
+        return any(v is not None for v in (self.initial_interval_ms, self.max_interval_ms, self.factor))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +51,7 @@ def decide(
         return GiveUp(attempts)
     if policy.max_duration_ms is not None and retry_duration_ms + elapsed_ms >= policy.max_duration_ms:
         return GiveUp(attempts)
-    if policy.is_default():
+    if not policy.sets_interval():
         return RetryAgain(None)
     initial = policy.initial_interval_ms if policy.initial_interval_ms is not None else DEFAULT_INITIAL_INTERVAL_MS
     factor = policy.factor if policy.factor is not None else DEFAULT_FACTOR

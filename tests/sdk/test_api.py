@@ -96,16 +96,48 @@ def test_pydantic_and_dataclass_serde_from_type_hints(warm: bool) -> None:
     assert output_of(inv).result == Value({"x": 3, "y": 2})
 
 
-def test_invalid_input_is_a_terminal_400() -> None:
+def test_undecodable_input_is_a_retryable_sdk_failure() -> None:
     svc = restate.Service("S")
 
     @svc.handler()
     async def greet(ctx: restate.Context, user: User) -> str:
         return user.name
 
-    inv = go([svc], "S", "greet", {"name": 1})
-    result = output_of(inv).result
-    assert isinstance(result, Failure) and result.code == 400
+    server = FakeServer(restate.app(services=[svc]), max_attempts=2)
+    with pytest.raises(AssertionError, match="code=500") as ei:
+        run(server.run("S", "greet", Value({"name": 1})))
+    assert "invalid input" in str(ei.value)
+
+
+def test_state_and_promises_are_refused_where_not_allowed() -> None:
+    svc = restate.Service("S")
+    obj = restate.VirtualObject("O")
+
+    @svc.handler()
+    async def plain(ctx: restate.Context) -> list[str]:
+        out = []
+        for op in (lambda: ctx.get("a"), lambda: ctx.set("a", 1), lambda: ctx.promise("p")):
+            try:
+                op()
+            except restate.TerminalError as e:
+                out.append(e.message)
+        return out
+
+    @obj.handler(kind="shared")
+    async def shared(ctx: ObjectSharedContext) -> str:
+        ctx.set("a", 1)  # type: ignore[attr-defined]
+        return "?"
+
+    inv = go([svc], "S", "plain")
+    msgs = output_of(inv).result.value  # type: ignore[union-attr]
+    assert msgs == [
+        "state access is not allowed in handler S/plain of a service",
+        "writing state is not allowed in handler S/plain of a service",
+        "a durable promise is not allowed in handler S/plain of a service",
+    ]
+    assert [type(c).__name__ for c in inv.commands()] == ["InputCommand", "OutputCommand"]
+    inv = go([obj], "O", "shared", key="k")
+    assert output_of(inv).result == Failure(500, "writing state is not allowed in handler O/shared of a virtual object")
 
 
 def test_terminal_error_becomes_a_failed_output_and_others_are_retried() -> None:
@@ -185,8 +217,26 @@ def test_run_retry_policy_exhausts_into_a_terminal_error(warm: bool) -> None:
     assert len(tries) == 3
     assert [e.next_retry_delay_ms for e in inv.errors] == [10, 20]
     assert inv.errors[0].related_command_type == "run" and inv.errors[0].related_command_name == "flaky"
-    out = output_of(inv).result
-    assert isinstance(out, Value) and out.value.startswith("gave up:") and "down" in out.value
+    assert inv.errors[0].message == "down" and inv.errors[0].related_command_index == 1
+    assert output_of(inv).result == Value("gave up: down")
+
+
+def test_run_policy_without_intervals_leaves_the_delay_to_the_server() -> None:
+    svc = restate.Service("S")
+
+    def flaky() -> str:
+        raise RuntimeError("down")
+
+    @svc.handler()
+    async def h(ctx: restate.Context) -> str:
+        try:
+            return await ctx.run_typed("flaky", flaky, restate.RunOptions(max_attempts=2))
+        except restate.TerminalError as e:
+            return f"{e.status_code}: {e.message}"
+
+    inv = go([svc], "S", "h")
+    assert [e.next_retry_delay_ms for e in inv.errors] == [None]
+    assert output_of(inv).result == Value("500: down")
 
 
 def test_run_without_policy_uses_the_server_backoff() -> None:

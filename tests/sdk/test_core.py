@@ -323,3 +323,20 @@ def test_journal_must_start_with_input_and_be_contiguous() -> None:
         Machine(start(2), [InputCommand(0), SetStateCommand(5, key="a", parameter=Value(1))])
     with pytest.raises(RemoteProtocolViolation):
         Machine(start(3), [InputCommand(0)])
+
+
+def test_suspension_names_only_leaves_without_a_result() -> None:
+    m = machine(
+        SleepCommand(0, completion_id=1, wake_up_time_ms=1),
+        SleepCommand(0, completion_id=2, wake_up_time_ms=1),
+        SleepCommand(0, completion_id=3, wake_up_time_ms=1),
+        CompletionNotification(0, completion_id=2, result=VOID),
+    )
+    leaves = [m.sleep(1)[1] for _ in range(3)]
+    gather = Combine("all_completed", tuple(leaves))
+    assert m.poll(gather) is PollOutcome.PENDING
+    assert m.suspension([gather]).awaiting.to_json() == {
+        "combinator": "first_completed",
+        "signal_ids": [1],
+        "nested": [{"combinator": "all_completed", "completion_ids": [1, 3]}],
+    }

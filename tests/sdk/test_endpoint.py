@@ -141,7 +141,8 @@ def test_http_errors() -> None:
     r = call(app, "POST", "/invoke/Nope/greet", content=b"", headers={"content-type": CT})
     assert r.status_code == 404 and r.json()["code"] == 404
     assert call(app, "GET", "/elsewhere").status_code == 404
-    assert call(app, "GET", "/health").status_code == 200
+    assert call(app, "GET", "/health").status_code == 404
+    assert call(app, "POST", "/invoke/Greeter/greet/extra", content=b"", headers={"content-type": CT}).status_code == 404
 
 
 def test_body_over_32_mib_is_413() -> None:
@@ -291,7 +292,8 @@ def test_lambda_handler_helper() -> None:
     assert r["statusCode"] == 200
 
 
-def test_missing_required_input_is_400() -> None:
+def test_missing_required_input_fails_the_attempt() -> None:
     app = restate.app(services=services())
     out = invoke(app, "Cart", "add", [start("Cart", "add", 1, key="k"), InputCommand(0, parameter=VOID)])
-    assert isinstance(out[0], OutputCommand) and out[0].result.code == 400  # type: ignore[union-attr]
+    assert len(out) == 1 and isinstance(out[0], ErrorMessage) and out[0].code == 500
+    assert "invalid input" in out[0].message

@@ -14,9 +14,15 @@ def test_default_policy_defers_to_the_server() -> None:
 
 def test_max_attempts_counts_this_attempt() -> None:
     p = RunRetryPolicy(max_attempts=3)
+    assert decide(p, retry_count=0, retry_duration_ms=0, elapsed_ms=0) == RetryAgain(None)
+    assert decide(p, retry_count=1, retry_duration_ms=0, elapsed_ms=0) == RetryAgain(None)
+    assert decide(p, retry_count=2, retry_duration_ms=0, elapsed_ms=0) == GiveUp(3)
+
+
+def test_any_interval_field_makes_the_sdk_choose_the_delay() -> None:
+    p = RunRetryPolicy(max_attempts=3, factor=2.0)
     assert decide(p, retry_count=0, retry_duration_ms=0, elapsed_ms=0) == RetryAgain(50)
     assert decide(p, retry_count=1, retry_duration_ms=0, elapsed_ms=0) == RetryAgain(100)
-    assert decide(p, retry_count=2, retry_duration_ms=0, elapsed_ms=0) == GiveUp(3)
 
 
 def test_max_duration_includes_time_already_spent() -> None:
