@@ -78,6 +78,10 @@ CODE_CANCELLED = 409
 CODE_KILLED = 409
 CODE_PROMISE_ALREADY_COMPLETED = 409
 CODE_INTERNAL = 500
+# The fixed messages that tell the three 409 failures apart (spec/07-errors.md).
+MESSAGE_CANCELLED = "cancelled"
+MESSAGE_KILLED = "killed"
+MESSAGE_PROMISE_ALREADY_COMPLETED = "promise already completed"
 CODE_JOURNAL_MISMATCH = 570
 CODE_PROTOCOL_VIOLATION = 571
 
@@ -88,6 +92,9 @@ __all__ = [
     "CODE_KILLED",
     "CODE_PROMISE_ALREADY_COMPLETED",
     "CODE_PROTOCOL_VIOLATION",
+    "MESSAGE_CANCELLED",
+    "MESSAGE_KILLED",
+    "MESSAGE_PROMISE_ALREADY_COMPLETED",
     "DurableError",
     "JournalMismatch",
     "LocalProtocolViolation",

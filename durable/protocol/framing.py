@@ -71,6 +71,8 @@ class FrameDecoder:
                 if len(self._buf) > MAX_LINE_BYTES:
                     raise ProtocolViolation("frame exceeds the maximum size")
                 return out
+            if nl > MAX_LINE_BYTES:
+                raise ProtocolViolation("frame exceeds the maximum size")
             line = bytes(self._buf[:nl])
             del self._buf[: nl + 1]
             try:

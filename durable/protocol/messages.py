@@ -88,6 +88,13 @@ class Failure:
             raise ProtocolViolation("failure.code must be within 0..65535")
         if not isinstance(self.message, str):
             raise ProtocolViolation("failure.message must be a string")
+        if self.metadata is not None:
+            if not isinstance(self.metadata, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()
+            ):
+                raise ProtocolViolation("failure.metadata must be an object of strings")
+            if not self.metadata:
+                object.__setattr__(self, "metadata", None)
 
     def to_json(self) -> dict[str, Json]:
         out: dict[str, Json] = {"code": self.code, "message": self.message}
@@ -151,6 +158,9 @@ def result_from_json(obj: Mapping[str, Json], allowed: tuple[type, ...] | None =
     elif key == "failure":
         if not isinstance(raw, Mapping):
             raise ProtocolViolation("failure must be an object")
+        unknown = set(raw) - {"code", "message", "metadata"}
+        if unknown:
+            raise ProtocolViolation(f"unknown field(s) {sorted(unknown)} in failure")
         try:
             result = Failure(raw["code"], raw["message"], raw.get("metadata"))
         except KeyError as exc:
@@ -221,17 +231,25 @@ class Future:
             raise ProtocolViolation("awaiting must be an object")
         if depth > 16:
             raise ProtocolViolation("await tree deeper than 16 levels")
-        return cls(
+        unknown = set(obj) - {"combinator", "completion_ids", "signal_ids", "nested"}
+        if unknown:
+            raise ProtocolViolation(f"unknown field(s) {sorted(unknown)} in an await tree")
+        if not isinstance(obj.get("nested", []), list):
+            raise ProtocolViolation("nested must be a list")
+        future = cls(
             combinator=obj.get("combinator", "first_completed"),
             completion_ids=tuple(_int_list(obj.get("completion_ids", []), "completion_ids")),
             signal_ids=tuple(_int_list(obj.get("signal_ids", []), "signal_ids")),
             nested=tuple(cls.from_json(n, depth + 1) for n in obj.get("nested", [])),
         )
+        if any(n.is_empty() for n in future.nested):
+            raise ProtocolViolation("a nested await tree must not be empty")
+        return future
 
 
 def _int_list(v: Json, name: str) -> list[int]:
-    if not isinstance(v, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
-        raise ProtocolViolation(f"{name} must be a list of integers")
+    if not isinstance(v, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in v):
+        raise ProtocolViolation(f"{name} must be a list of positive integers")
     return v
 
 
@@ -679,8 +697,9 @@ def decode_message(obj: Json) -> Message:
     extra = set(obj) - names - {"type", *_RESULT_KEYS} if "result" in names else set(obj) - names - {"type"}
     if extra:
         raise ProtocolViolation(f"unknown field(s) {sorted(extra)} in {type_name}")
-    if issubclass(cls, Entry) and "index" not in obj:
-        raise ProtocolViolation(f"{type_name}.index is required")
+    missing = [f for f in _REQUIRED.get(cls.TYPE, ()) if f not in obj]
+    if missing:
+        raise ProtocolViolation(f"{type_name} lacks required field(s) {missing}")
     _check_field_types(cls, kwargs)
     try:
         return cls(**kwargs)
@@ -703,17 +722,82 @@ _OPTIONAL = {"key", "name", "idempotency_key", "resume_attempt_id", "stacktrace"
              "headers", "state"}
 
 
+# Required fields per message type (besides ``type`` and the result, checked separately);
+# kept equal to the ``required`` lists of spec/schemas/messages/*.json by tests/protocol.
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "input": ("index", "parameter", "headers"),
+    "output": ("index",),
+    "get_state": ("index", "key"),
+    "get_state_keys": ("index", "keys"),
+    "set_state": ("index", "key", "parameter"),
+    "clear_state": ("index", "key"),
+    "clear_all_state": ("index",),
+    "sleep": ("index", "completion_id", "wake_up_time_ms"),
+    "run": ("index", "completion_id"),
+    "call": ("index", "completion_id", "invocation_id_completion_id", "service", "handler", "parameter"),
+    "send": ("index", "invocation_id_completion_id", "service", "handler", "parameter"),
+    "get_promise": ("index", "completion_id", "key"),
+    "peek_promise": ("index", "completion_id", "key"),
+    "complete_promise": ("index", "completion_id", "key"),
+    "complete_awakeable": ("index", "awakeable_id"),
+    "send_signal": ("index", "target_invocation_id", "signal_id"),
+    "attach_invocation": ("index", "completion_id", "target"),
+    "get_invocation_output": ("index", "completion_id", "target"),
+    "completion": ("index", "completion_id"),
+    "signal": ("index", "signal_id"),
+    "start": (
+        "invocation_id", "service", "handler", "attempt_id", "journal_length", "resume_from",
+        "random_seed", "retry_count", "retry_duration_ms",
+    ),
+    "propose_run_completion": ("completion_id",),
+    "suspension": ("awaiting",),
+    "error": ("code", "message"),
+    "end": (),
+    "resume_miss": (),
+}
+
+# Inclusive lower bounds of integer fields (ids start at 1; times, counts and indices at 0).
+_MINIMUM = {
+    "completion_id": 1, "invocation_id_completion_id": 1, "signal_id": 1, "journal_length": 1,
+    "index": 0, "wake_up_time_ms": 0, "invoke_time_ms": 0, "resume_from": 0, "random_seed": 0,
+    "retry_count": 0, "retry_duration_ms": 0, "code": 0, "related_command_index": 0,
+    "next_retry_delay_ms": 0,
+}
+_TARGET_SHAPES = (
+    frozenset({"invocation_id"}),
+    frozenset({"workflow_name", "workflow_key"}),
+    frozenset({"service", "handler", "idempotency_key"}),
+    frozenset({"service", "key", "handler", "idempotency_key"}),
+)
+
+
 def _check_field_types(cls: type[Message], kwargs: dict[str, Any]) -> None:
     for name, v in kwargs.items():
         if v is None and name in _OPTIONAL:
             continue
         if name in _STR_FIELDS and not isinstance(v, str):
             raise ProtocolViolation(f"{cls.TYPE}.{name} must be a string")
-        if name in _INT_FIELDS and (not isinstance(v, int) or isinstance(v, bool)):
-            raise ProtocolViolation(f"{cls.TYPE}.{name} must be an integer")
+        if name in _INT_FIELDS:
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise ProtocolViolation(f"{cls.TYPE}.{name} must be an integer")
+            if v < _MINIMUM.get(name, 0) or (name == "code" and v > 65535):
+                raise ProtocolViolation(f"{cls.TYPE}.{name} is out of range: {v}")
         if name in ("headers", "target") and not (
             isinstance(v, Mapping) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
         ):
             raise ProtocolViolation(f"{cls.TYPE}.{name} must be an object of strings")
         if name == "state" and not isinstance(v, Mapping):
             raise ProtocolViolation("start.state must be an object")
+        if name == "target" and frozenset(v) not in _TARGET_SHAPES:
+            raise ProtocolViolation(f"{cls.TYPE}.target has an unknown shape: {sorted(v)}")
+        if name == "keys" and len(set(v)) != len(v):
+            raise ProtocolViolation("get_state_keys.keys must not repeat a key")
+        if name == "awakeable_id" and not v.startswith("awk_"):
+            raise ProtocolViolation("awakeable_id must start with awk_")
+        if name == "related_command_type" and v not in COMMAND_TYPES:
+            raise ProtocolViolation(f"related_command_type {v!r} is not a command type")
+        if name == "state":
+            for value in v.values():
+                if not (isinstance(value, Mapping) and len(value) == 1 and ("value" in value or "value_bytes" in value)):
+                    raise ProtocolViolation("start.state values must be tagged payloads ({value} or {value_bytes})")
+

@@ -320,7 +320,7 @@ def test_call_to_unknown_service_fails_the_call() -> None:
     parent, inv = start(eng, req())
     eng.on_response(parent, inv.start.attempt_id, msgs(
         {"type": "call", "index": 1, "completion_id": 2, "invocation_id_completion_id": 1,
-         "service": "Nope", "handler": "h"},
+         "service": "Nope", "handler": "h", "parameter": {"void": True}},
         {"type": "suspension", "awaiting": {"completion_ids": [2]}}), 1001)
     entries = journal(eng.take_batch(), parent)
     assert entries[-1]["failure"]["code"] == 404
@@ -376,7 +376,7 @@ def test_kill_cascades_to_children() -> None:
     parent, inv = start(eng, req())
     eff = eng.on_response(parent, inv.start.attempt_id, msgs(
         {"type": "call", "index": 1, "completion_id": 2, "invocation_id_completion_id": 1,
-         "service": "Svc", "handler": "h"},
+         "service": "Svc", "handler": "h", "parameter": {"void": True}},
         {"type": "suspension", "awaiting": {"completion_ids": [2]}}), 1001)
     child = invokes(eff)[0].start.invocation_id
     outcome, eff = eng.kill(parent, 1002)
