@@ -8,6 +8,7 @@ restate-sdk; ``--ingress/--admin/--services`` tests an implementation someone el
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import json
 import sys
@@ -26,7 +27,7 @@ from .model import CaseResult, Mode, Verdict
 from .registry import select
 from .report import write_reports
 from .runner import run_cases, summarize
-from .stack import StackError, register, started
+from .stack import StackError, register, started, started_services
 from .target import Target
 
 app = typer.Typer(no_args_is_help=True, help="The conformance kit: server half (run) and SDK half (sdk).")
@@ -158,24 +159,29 @@ def list_cases(
 
 @app.command("sdk")
 def sdk(
-    endpoint: Annotated[str, typer.Option(help="SDK endpoint URL (serves /discover and /invoke)")],
-    only: Annotated[list[str] | None, typer.Option(help="case id glob")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="SDK endpoint URL serving the spec/08 services; "
+                                                      "default: start conformance.services.reference")] = None,
+    only: Annotated[list[str] | None, typer.Option(help="case or requirement id glob")] = None,
     report: Annotated[Path | None, typer.Option(help="write index.json, junit.xml, summary.md here")] = None,
 ) -> None:
     """SDK half: the kit acts as the server and drives an SDK endpoint with hand-written journals."""
+    from .sdk.cases import all_sdk_cases
     from .sdk.runner import run_sdk_cases
 
-    results = asyncio.run(run_sdk_cases(endpoint.rstrip("/"), only or []))
-    table = Table(title="SDK conformance")
+    with contextlib.ExitStack() as stack:
+        if endpoint is None:
+            endpoint = stack.enter_context(started_services("conformance.services.reference"))
+        results = asyncio.run(run_sdk_cases(endpoint.rstrip("/"), only or []))
+    table = Table(title=f"SDK conformance: {endpoint}")
     for col in ("case", "verdict", "message"):
         table.add_column(col)
     for r in results:
-        table.add_row(r.case.id, f"[{_COLORS[r.verdict.value]}]{r.verdict.value}[/]", r.message[:120])
+        table.add_row(r.case.id, f"[{_COLORS[r.verdict.value]}]{r.verdict.value}[/]", r.message[:160])
     console.print(table)
+    s = summarize(results)
+    console.print(" ".join(f"{k}: {v}" for k, v in s.items() if v))
     if report is not None:
-        from .sdk.cases import all_sdk_cases
-
-        write_reports(report, f"sdk:{endpoint}", ["sdk"], results,
-                      [c for c in all_sdk_cases() if not only or any(fnmatch.fnmatchcase(c.id, p) for p in only)])
+        cases = [c for c in all_sdk_cases() if not only or any(fnmatch.fnmatchcase(c.id, p) for p in only)]
+        write_reports(report, f"sdk:{endpoint}", ["default"], results, cases)
     if any(r.verdict is Verdict.FAIL for r in results):
         raise typer.Exit(1)

@@ -220,3 +220,20 @@ def started(kind: str, always_suspend: bool, workdir: Path | None = None) -> Ite
         stack.stop()
         if own:
             shutil.rmtree(wd, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def started_services(module: str) -> Iterator[str]:
+    """Serve a test-services module alone (for the SDK half); yield its URL."""
+    wd = Path(tempfile.mkdtemp(prefix="durable-conformance-sdk-"))
+    port = free_port()
+    proc = services_proc(module, port)
+    try:
+        proc.start(wd)
+        wait_port(port, 30, proc.popen)
+        yield f"http://127.0.0.1:{port}"
+    except StackError as exc:
+        raise StackError(f"{exc}\n{proc.tail()}") from exc
+    finally:
+        proc.stop()
+        shutil.rmtree(wd, ignore_errors=True)
