@@ -62,6 +62,14 @@ def _error(status: int, message: str) -> HttpResponse:
     return _json_response(status, {"code": status, "message": message})
 
 
+def _accepts_manifest(accept: str | None) -> bool:
+    """DISC-REQ-3: an ``accept`` header must allow manifest v1 (``*/*`` and ``application/*`` do)."""
+    if accept is None or not accept.strip():
+        return True
+    types = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    return bool(types & {"*/*", "application/*", MANIFEST_CONTENT_TYPE})
+
+
 class SessionStore:
     """Suspended sessions awaiting a warm resume, keyed by (invocation id, attempt id)."""
 
@@ -179,6 +187,8 @@ class App:
         if parts and parts[-1] == "discover":
             if method != "GET":
                 return _error(405, "use GET for discovery")
+            if not _accepts_manifest(headers.get("accept")):
+                return _error(415, f"this SDK serves the manifest as {MANIFEST_CONTENT_TYPE}")
             return HttpResponse(200, (("content-type", MANIFEST_CONTENT_TYPE),), self._manifest)
         if len(parts) >= 3 and parts[-3] == "invoke":
             if method != "POST":

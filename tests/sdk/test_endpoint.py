@@ -133,6 +133,9 @@ def test_the_tour_manifest_validates() -> None:
 def test_http_errors() -> None:
     app = restate.app(services=services())
     assert call(app, "POST", "/discover").status_code == 405
+    assert call(app, "GET", "/discover", headers={"accept": "application/json"}).status_code == 415
+    assert call(app, "GET", "/discover", headers={"accept": "text/html, */*;q=0.1"}).status_code == 200
+    assert call(app, "GET", "/discover", headers={"accept": "application/*"}).status_code == 200
     assert call(app, "GET", "/invoke/Greeter/greet").status_code == 405
     assert call(app, "POST", "/invoke/Greeter/greet", content=b"", headers={"content-type": "application/json"}).status_code == 415
     r = call(app, "POST", "/invoke/Greeter/greet", content=b"",
