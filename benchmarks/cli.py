@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("bench")
     def bench(
-        quick: Annotated[bool, typer.Option(help="Short run (seconds): small batches, 600-workflow memory probe.")] = False,
+        quick: Annotated[bool, typer.Option(help="Short run (under a minute): small batches, 300-workflow memory probe.")] = False,
         stack: Annotated[StackChoice, typer.Option(help="Which stack(s) to measure.")] = StackChoice.both,
         json_out: Annotated[Path | None, typer.Option("--json", help="Write the result document here.")] = None,
         plot: Annotated[Path | None, typer.Option(help="Write the figure (.svg or .png) here.")] = None,

@@ -56,7 +56,7 @@ class Plan:
 
 FULL = Plan()
 QUICK = Plan(rounds=2, per_round={1: 20, 16: 96, 64: 192}, batch_time_limit_s=10.0, warmup=16,
-             step_reps={10: 3, 100: 1, 1000: 1}, memory_workflows=600, memory_chunks=3,
+             step_reps={10: 3, 100: 1, 1000: 1}, memory_workflows=300, memory_chunks=3,
              memory_time_limit_s=20.0)
 
 
