@@ -28,7 +28,12 @@ Checks (violation ``kind`` in brackets):
   same result and never shrinks [``ack_forgotten``, ``ack_changed``, ``journal_shrunk``]; a
   step's observed result comes from an execution the ledger saw [``result_not_executed``];
 * sagas compensate exactly the steps that succeeded, in reverse order, and never run steps after
-  the failing one [``saga_violation``].
+  the failing one [``saga_violation``];
+* timers never fire early: no request carries a sleep's completion before its wake-up time, and
+  a delayed send's target does not start before its invoke time [``timer_fired_early``,
+  ``delayed_send_early``];
+* virtual-object exclusivity: the invocations of one key's exclusive handler never overlap
+  (each starts after the previous one's last attempt) [``exclusivity``].
 
 The oracle is pure (no I/O) so that it is unit-tested with synthetic histories, including the
 broken behaviours it exists to catch.
@@ -96,6 +101,8 @@ def check(history: History) -> list[dict[str, Any]]:
     violations += _check_state(history, done, applied)
     violations += _check_effects(history, done)
     violations += _check_acks(history.exchanges)
+    violations += _check_timers(history.exchanges)
+    violations += _check_exclusive(history.exchanges)
     return violations
 
 
@@ -417,4 +424,62 @@ def _check_acks(exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         )
             for step, result in comps.items():
                 acked.setdefault(step, result)
+    return out
+
+
+# ---------------------------------------------------------------------- time and exclusivity
+
+#: clock slack for the early-timer checks (one machine, one clock)
+TIMER_SLACK_MS = 5
+EXCLUSIVE_HANDLERS = {("FuzzInterpreter", "interpret")}
+
+
+def _check_timers(exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    invoke_at: dict[str, int] = {}
+    first_seen: dict[str, int] = {}
+    for ex in exchanges:
+        for child, at in (ex.get("delayed_sends") or {}).items():
+            invoke_at[child] = min(at, invoke_at.get(child, at))
+        if ex.get("duplicate_of") or ex.get("wall_ms") is None:
+            continue
+        wall = int(ex["wall_ms"])
+        owner = ex.get("owner")
+        if owner:
+            first_seen[owner] = min(wall, first_seen.get(owner, wall))
+        for cid, wake in ex.get("timer_completions") or []:
+            if wall < wake - TIMER_SLACK_MS:
+                out.append(_v("timer_fired_early", f"{ex.get('invocation_id')}: sleep {cid} due at "
+                              f"{wake} completed by {wall} ({wake - wall} ms early)", owner))
+    for child, at in invoke_at.items():
+        seen = first_seen.get(child)
+        if seen is not None and seen < at - TIMER_SLACK_MS:
+            out.append(_v("delayed_send_early", f"started at {seen}, {at - seen} ms before its "
+                          "invoke time", child))
+    return out
+
+
+def _check_exclusive(exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    spans: dict[str, dict[str, list[float]]] = defaultdict(dict)
+    owners: dict[str, str | None] = {}
+    for ex in exchanges:
+        if ex.get("duplicate_of") or (ex.get("service"), ex.get("handler")) not in EXCLUSIVE_HANDLERS:
+            continue
+        inv, key = ex.get("invocation_id"), ex.get("key")
+        if not inv or key is None:
+            continue
+        owners[inv] = ex.get("owner")
+        span = spans[key].setdefault(inv, [ex["t_start"], ex["t_start"]])
+        span[0], span[1] = min(span[0], ex["t_start"]), max(span[1], ex["t_start"])
+    out = []
+    for key, per_inv in spans.items():
+        ordered = sorted(per_inv.items(), key=lambda kv: kv[1][0])
+        busy_until, holder = -1.0, ""
+        for b, (b_start, b_end) in ordered:
+            if b_start < busy_until:
+                out.append(_v("exclusivity", f"key {key}: {b} started at {b_start:.3f}s while "
+                              f"{holder} was still being attempted (until {busy_until:.3f}s)",
+                              owners.get(b), key=key))
+            if b_end > busy_until:
+                busy_until, holder = b_end, b
     return out

@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -118,6 +119,7 @@ class Observer:
 
     def __init__(self) -> None:
         self.names: dict[str, dict[int, str]] = defaultdict(dict)  # invocation -> cid -> run name
+        self.sleeps: dict[str, dict[int, int]] = defaultdict(dict)  # invocation -> cid -> wake ms
         self.owners: dict[str, str] = {}
 
     def request(self, body: bytes, record: dict[str, Any]) -> None:
@@ -132,8 +134,10 @@ class Observer:
             journal_length=start.get("journal_length"),
             service=start.get("service"),
             handler=start.get("handler"),
+            key=start.get("key"),
         )
         names = self.names[inv]
+        self._learn(inv, lines[1:])
         for e in lines[1:]:
             if e.get("type") == "input":
                 param = e.get("parameter") or {}
@@ -145,7 +149,10 @@ class Observer:
         record["owner"] = self.owners.get(inv)
         comps: dict[str, Any] = {}
         dups: list[str] = []
+        timers: list[list[int]] = []
         for e in lines[1:]:
+            if e.get("type") == "completion" and e.get("completion_id") in self.sleeps[inv]:
+                timers.append([e["completion_id"], self.sleeps[inv][e["completion_id"]]])
             if e.get("type") == "completion" and e.get("completion_id") in names:
                 step = names[e["completion_id"]]
                 result = {k: e[k] for k in _RESULT_KEYS if k in e}
@@ -154,14 +161,31 @@ class Observer:
                 comps[step] = result
         record["completions"] = comps
         record["duplicate_completions"] = dups
+        record["timer_completions"] = timers
 
-    def response(self, inv: str | None, body: bytes) -> list[str]:
-        """Learn run names from the SDK's new commands; return the message types, in order."""
+    def _learn(self, inv: str, entries: list[dict[str, Any]]) -> dict[str, int]:
+        """Remember run names and sleep deadlines; return the delayed sends' invoke times."""
+        sends: dict[str, int] = {}
+        for e in entries:
+            kind = e.get("type")
+            if kind == "run" and isinstance(e.get("completion_id"), int):
+                self.names[inv][e["completion_id"]] = str(e.get("name"))
+            elif kind == "sleep" and isinstance(e.get("wake_up_time_ms"), int):
+                self.sleeps[inv][int(e.get("completion_id", 0))] = e["wake_up_time_ms"]
+            elif kind == "send" and isinstance(e.get("invoke_time_ms"), int):
+                param = e.get("parameter") or {}
+                value = param.get("value") if isinstance(param, dict) else None
+                if isinstance(value, dict) and isinstance(value.get("id"), str):
+                    sends[value["id"]] = e["invoke_time_ms"]
+        return sends
+
+    def response(self, inv: str | None, body: bytes, record: dict[str, Any] | None = None) -> list[str]:
+        """Learn from the SDK's new commands; return the message types, in order."""
         lines = _lines(body)
         if inv:
-            for e in lines:
-                if e.get("type") == "run" and isinstance(e.get("completion_id"), int):
-                    self.names[inv][e["completion_id"]] = str(e.get("name"))
+            sends = self._learn(inv, lines)
+            if sends and record is not None:
+                record["delayed_sends"] = sends
         return [str(e.get("type")) for e in lines]
 
 
@@ -298,7 +322,8 @@ class FaultProxy:
         self._n += 1
         seq, t = self.clock.tick()
         rec: dict[str, Any] = {"id": len(self.exchanges) + 1, "n": n, "seq_start": seq,
-                               "t_start": round(t, 6), "t_end": None, "target": target}
+                               "t_start": round(t, 6), "t_end": None, "target": target,
+                               "wall_ms": int(time.time() * 1000)}
         self.observer.request(body, rec)
         self.exchanges.append(rec)
         fault, delay = self.policy.decide(n)
@@ -323,7 +348,7 @@ class FaultProxy:
                 self.faults[fault] += 1
                 body = _truncate(body, rng)
             status, rheaders, rbody = await self._forward(method, target, headers, body)
-            types = self.observer.response(rec.get("invocation_id"), rbody)
+            types = self.observer.response(rec.get("invocation_id"), rbody, rec)
             rec["response"] = types[-1] if types else status
             targeted = self.policy.targeted(n, types) if fault is None and status == 200 else None
             if targeted is not None:
@@ -353,7 +378,7 @@ class FaultProxy:
         seq, t = self.clock.tick()
         rec = {k: v for k, v in original.items() if k not in ("t_end", "response", "fault")}
         rec.update(id=len(self.exchanges) + 1, seq_start=seq, t_start=round(t, 6), t_end=None,
-                   duplicate_of=original["id"], fault=None)
+                   duplicate_of=original["id"], fault=None, wall_ms=int(time.time() * 1000))
         self.exchanges.append(rec)
         try:
             _, _, rbody = await self._forward(method, target, headers, body)

@@ -212,3 +212,26 @@ def test_client_mismatch_is_caught() -> None:
     assert "client_output_mismatch" in kinds(check(h))
     h.outcomes["p1"].attach = {"status": "ok", "output": {"id": "p1", "obs": [[2, "v1"]]}}
     assert check(h) == []
+
+
+def test_early_timer_and_early_delayed_send_are_caught() -> None:
+    b = Builder(_sample())
+    h = b.build()
+    assert check(h) == []
+    ex = b.exchange("p0", 0.0, 1.0)
+    ex.update(wall_ms=1000, timer_completions=[[3, 1200]])
+    assert "timer_fired_early" in kinds(check(h))
+    ex.update(timer_completions=[[3, 1000]], delayed_sends={"p1": 5000})
+    b.exchange("p1", 2.0, 3.0)["wall_ms"] = 4000
+    assert kinds(check(h)) == {"delayed_send_early"}
+
+
+def test_overlapping_exclusive_invocations_are_caught() -> None:
+    b = Builder(_sample())
+    h = b.build()
+    for inv, t in (("inv_a", 1.0), ("inv_a", 3.0), ("inv_b", 2.0)):
+        b.exchange("p0", t, t + 0.1, inv=inv).update(service="FuzzInterpreter", handler="interpret",
+                                                       key="L0-0")
+    assert "exclusivity" in kinds(check(h))
+    h.exchanges[-1]["t_start"] = 3.5  # b after a's last attempt: fine
+    assert check(h) == []
