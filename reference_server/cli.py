@@ -39,6 +39,8 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(
             level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        if log_level.lower() != "debug":
+            logging.getLogger("httpx").setLevel(logging.WARNING)
         try:
             config = ServerConfig(
                 data_dir=data_dir,

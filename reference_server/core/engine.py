@@ -353,6 +353,7 @@ class Engine:
             resume_attempt = inv.suspended_attempt
         inv.status = STATUS_RUNNING
         inv.attempt = attempt
+        inv.attempt_resume_from = resume_from
         inv.attempt_count += 1
         inv.awaiting = None
         self._touch(inv)
@@ -413,6 +414,9 @@ class Engine:
             return self._end()
         terminator = msgs[-1]
         if isinstance(terminator, ResumeMissMessage):
+            if inv.attempt_resume_from == 0:
+                self._attempt_error(inv, 571, "resume_miss answered to a full journal", None, stored=False)
+                return self._end()
             inv.suspended_attempt = None
             self._start_attempt(inv, warm=False)
             return self._end()

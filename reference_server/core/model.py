@@ -102,6 +102,7 @@ class Inv:
     suspended_attempt: str | None = None
     awaiting: Json = None
     attempt: str | None = None
+    attempt_resume_from: int = 0
     attempt_count: int = 0
     retry_count: int = 0
     last_progress_at: int = 0

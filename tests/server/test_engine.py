@@ -200,6 +200,14 @@ def test_resume_miss_resends_full_without_counting_a_failure() -> None:
     assert full.start.resume_from == 0 and full.start.retry_count == 0
 
 
+def test_resume_miss_to_a_full_journal_is_a_violation() -> None:
+    eng = make_engine()
+    inv_id, inv = start(eng, req())
+    eff = eng.on_response(inv_id, inv.start.attempt_id, msgs({"type": "resume_miss"}), 1001)
+    assert any(isinstance(e, Retry) for e in eff) and invokes(eff) == []
+    assert eng.active[inv_id].last_failure["code"] == 571
+
+
 def test_suspension_waits_for_its_notification() -> None:
     eng = make_engine()
     inv_id, inv = start(eng, req())
