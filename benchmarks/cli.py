@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
         scale: Annotated[float, typer.Option(help="Multiply the throughput batch sizes.")] = 1.0,
         rounds: Annotated[int | None, typer.Option(help="ABAB rounds per concurrency.")] = None,
         memory_workflows: Annotated[int | None, typer.Option(help="Workflows in the memory probe.")] = None,
+        memory_time_limit: Annotated[float | None, typer.Option(help="Seconds the memory probe may take.")] = None,
         skip: Annotated[list[str] | None, typer.Option(help="Skip a part: throughput, steps, resume, memory.")] = None,
         workdir: Annotated[Path | None, typer.Option(help="Keep data and logs here (default: a temp dir).")] = None,
         profile: Annotated[Path | None, typer.Option(help="Profile our stack at c=16 with py-spy into DIR.")] = None,
@@ -63,6 +64,8 @@ def register(app: typer.Typer) -> None:
             plan = replace(plan, rounds=rounds)
         if memory_workflows is not None:
             plan = replace(plan, memory_workflows=memory_workflows)
+        if memory_time_limit is not None:
+            plan = replace(plan, memory_time_limit_s=memory_time_limit)
         kinds = ["reference", "restate"] if stack is StackChoice.both else [stack.value]
         doc = asyncio.run(runner.run(plan, kinds, workdir, command, typer.echo, frozenset(skip or [])))
         doc["meta"]["mode"] = "quick" if quick else "full"

@@ -86,6 +86,41 @@ def loadavg() -> list[float]:
         return []
 
 
+def fsync_probe(directory: Path, n: int = 200) -> dict[str, float | None]:
+    """p50 / p99 ms of a 4 KiB ``write`` + ``fsync`` in ``directory`` (the disk both stores use)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "fsync-probe"
+    lat: list[float] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            os.write(fd, b"x" * 4096)
+            os.fsync(fd)
+            lat.append(time.perf_counter() - t0)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+    p50, p99 = stats.percentile(lat, 50), stats.percentile(lat, 99)
+    return {"p50_ms": None if p50 is None else p50 * 1000, "p99_ms": None if p99 is None else p99 * 1000}
+
+
+def git_revision() -> str:
+    """HEAD of the work tree, with ``+dirty`` when the server or SDK has uncommitted changes."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "reference_server", "reference_sdk",
+                                "durable"], cwd=root, capture_output=True, text=True, timeout=10,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -154,11 +189,13 @@ async def run(plan: Plan, kinds: list[str], workdir: Path | None = None, command
     meta: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": command, "machine": machine(), "loadavg_start": loadavg(),
-        "versions": _versions(), "plan": {k: v for k, v in plan.__dict__.items()},
+        "versions": _versions(), "git": git_revision(),
+        "plan": {k: v for k, v in plan.__dict__.items()},
         "stacks_alive_together": True,
     }
     wd = Path(tempfile.mkdtemp(prefix="durable-bench-")) if workdir is None else workdir
     t_start = time.perf_counter()
+    meta["fsync_4k"] = fsync_probe(wd)
     with contextlib.ExitStack() as es:
         stacks: dict[str, BenchStack] = {}
         for kind in kinds:
