@@ -219,7 +219,6 @@ class CaseContext:
         interval: float = 0.05,
     ) -> T:
         deadline = time.monotonic() + timeout
-        last: Any = None
         while True:
             last = await probe()
             if pred(last):

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .context import CaseContext
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     PASS = "PASS"
     NON_STRICT = "NON-STRICT"
     FAIL = "FAIL"
@@ -25,12 +25,12 @@ class Verdict(str, enum.Enum):
     SKIPPED = "SKIPPED"
 
 
-class Strength(str, enum.Enum):
+class Strength(enum.StrEnum):
     MUST = "MUST"
     SHOULD = "SHOULD"
 
 
-class Mode(str, enum.Enum):
+class Mode(enum.StrEnum):
     DEFAULT = "default"
     ALWAYS_SUSPEND = "always-suspend"
 

@@ -109,7 +109,8 @@ async def uppercase(t: CaseContext) -> None:
 
 @case("ING-013", "JSON null, numbers and nested values round-trip", requirements=["ING-CALL-1"])
 async def json_values(t: CaseContext) -> None:
-    for v in [None, 0, -1.5, True, "", [], {}, {"a": [None, {"b": "c"}]}]:
+    values: list[object] = [None, 0, -1.5, True, "", [], {}, {"a": [None, {"b": "c"}]}]
+    for v in values:
         t.must_eq(await t.call_ok("TestUtilsService", "echo", v), v, "echo")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from hypothesis import strategies as st
@@ -28,7 +28,7 @@ def sdk_case(id: str, title: str, *, requirements: list[str], strength: Strength
     def deco(fn: Callable[[SdkContext], Any]) -> Callable[[SdkContext], Any]:
         if id in _SDK_CASES:
             raise ValueError(f"duplicate case id {id}")
-        f: CaseFn = fn
+        f = cast(CaseFn, fn)  # an SdkContext is a CaseContext; the SDK runner passes one
         _SDK_CASES[id] = Case(id, title, tuple(requirements), f, strength, (), (Mode.DEFAULT,), "SDK", timeout_s)
         return fn
 
@@ -359,8 +359,9 @@ def _model(cmds: list[dict[str, Any]]) -> list[Any]:
 
 
 def _property(t: SdkContext, strategy: Any, check: Callable[[Any], Any]) -> Any:
-    from ..cases.properties import _seed
     from hypothesis import HealthCheck, given, seed, settings
+
+    from ..cases.properties import _seed
 
     s = _seed()
     failures: list[str] = []

@@ -92,8 +92,13 @@ class FakeServer:
             if handler == "effects":
                 return self.effects[arg]
             if handler == "countExecutedSideEffects":
+                tag = str(arg["tag"])
+
+                def bump() -> None:
+                    self.effects[tag] += 1
+
                 for _ in range(int(arg["n"])):
-                    await self.step(lambda a=arg: self.effects.update([a["tag"]]))
+                    await self.step(bump)
                 return int(arg["n"])
         if service == "Counter":
             if handler == "get":
