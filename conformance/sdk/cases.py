@@ -70,7 +70,7 @@ async def discovery_415(t: SdkContext) -> None:
     t.must_eq(r.status_code, 415, "status")
 
 
-@sdk_case("SDK-003", "invoking an unknown service answers 404", requirements=["WIRE-HTTP-5", "ERR-BODY-3"])
+@sdk_case("SDK-003", "invoking an unknown service answers 404", requirements=["WIRE-HTTP-5", "ERR-BODY-2"])
 async def unknown(t: SdkContext) -> None:
     r = await t.post_raw("NoSuchService", "x", b"")
     t.must_eq(r.status_code, 404, "status")
@@ -89,7 +89,7 @@ async def version_415(t: SdkContext) -> None:
 
 
 @sdk_case("SDK-006", "a plain call ends with output and end, in the negotiated content type",
-          requirements=["WIRE-NEG-3", "WIRE-RESP-1", "WIRE-RESP-5", "JRN-CMD-14"])
+          requirements=["WIRE-NEG-3", "WIRE-RESP-1", "WIRE-RESP-5", "JRN-CMD-7"])
 async def echo(t: SdkContext) -> None:
     ans = await t.invoke("TestUtilsService", "echo", [inp({"a": [1, None]})])
     t.must_eq(ans.status, 200, "status")
@@ -119,7 +119,7 @@ async def resume_miss(t: SdkContext) -> None:
 
 
 @sdk_case("SDK-010", "eager state: get_state is recorded inline from start.state; set_state follows",
-          requirements=["JRN-STATE-1", "WIRE-REQ-8", "TS-COUNTER-1"])
+          requirements=["JRN-STATE-5", "WIRE-REQ-8", "TS-COUNTER-1"])
 async def eager_state(t: SdkContext) -> None:
     ans = await t.invoke("Counter", "add", [inp(3)], key="k", state={"counter": 2})
     types = [c["type"] for c in ans.commands]
@@ -129,14 +129,14 @@ async def eager_state(t: SdkContext) -> None:
     t.must_eq(result_of(ans.commands[2]), {"value": {"oldValue": 2, "newValue": 5}}, "output")
 
 
-@sdk_case("SDK-011", "get_state of an unset key records void", requirements=["JRN-STATE-1"])
+@sdk_case("SDK-011", "get_state of an unset key records void", requirements=["JRN-STATE-5"])
 async def unset(t: SdkContext) -> None:
     ans = await t.invoke("Interpreter", "run", [inp(prog({"op": "get", "key": "nope"}))], key="k", state={})
     g = ans.command("get_state")
     t.must(g is not None and g.get("void") is True, f"get_state {g}")
 
 
-@sdk_case("SDK-012", "get_state_keys is recorded inline, sorted", requirements=["JRN-STATE-2", "JRN-STATE-3"])
+@sdk_case("SDK-012", "get_state_keys is recorded inline, sorted", requirements=["JRN-STATE-3", "JRN-STATE-5"])
 async def keys(t: SdkContext) -> None:
     ans = await t.invoke("Interpreter", "run", [inp(prog({"op": "keys"}))], key="k", state={"b": 1, "a": 2})
     g = ans.command("get_state_keys")
@@ -144,7 +144,7 @@ async def keys(t: SdkContext) -> None:
     t.must_eq(g["keys"] if g else None, ["a", "b"], "keys")
 
 
-@sdk_case("SDK-013", "during replay get_state returns the recorded result, not start.state", requirements=["JRN-STATE-6", "JRN-REPLAY-7"])
+@sdk_case("SDK-013", "during replay get_state returns the recorded result, not start.state", requirements=["JRN-REPLAY-7"])
 async def replay_state(t: SdkContext) -> None:
     journal = [inp(prog({"op": "get", "key": "a"})), {"type": "get_state", "key": "a", "value": "recorded"}]
     ans = await t.invoke("Interpreter", "run", journal, key="k", state={"a": "current"})
@@ -156,7 +156,7 @@ async def replay_state(t: SdkContext) -> None:
 
 
 @sdk_case("SDK-020", "a new run writes the command, proposes its result and suspends on it",
-          requirements=["JRN-RUN-1", "JRN-RUN-3", "JRN-RUN-5", "JRN-CID-1"])
+          requirements=["JRN-RUN-1", "JRN-RUN-3", "JRN-CID-1"])
 async def run_fresh(t: SdkContext) -> None:
     ans = await t.invoke("Interpreter", "run", [inp(prog({"op": "run", "value": 5}))], key="k", state={})
     t.must_eq([f["type"] for f in ans.frames], ["run", "propose_run_completion", "suspension"], "frames")
@@ -178,14 +178,14 @@ async def run_replay(t: SdkContext) -> None:
 
 
 @sdk_case("SDK-022", "a run whose closure raises a terminal error proposes the failure at once",
-          requirements=["JRN-RETRY-10"])
+          requirements=["JRN-RUN-6"])
 async def run_terminal(t: SdkContext) -> None:
     ans = await t.invoke("Interpreter", "run", [inp(prog({"op": "run", "fail": "boom"}))], key="k", state={})
     t.must(ans.proposals, f"no proposal: {ans.frames}")
     t.must_eq(ans.proposals[0].get("failure", {}).get("message"), "boom", "proposed failure")
 
 
-@sdk_case("SDK-023", "a run retried to exhaustion proposes a terminal failure", requirements=["JRN-RETRY-9", "TS-FAILING-5"])
+@sdk_case("SDK-023", "a run retried to exhaustion proposes a terminal failure", requirements=["JRN-RUN-5", "JRN-RETRY-9", "TS-FAILING-5"])
 async def run_exhausted(t: SdkContext) -> None:
     run = await t.drive("Failing", "sideEffectFailsAfterGivenAttempts", 2, key=t.uid())
     t.must(run.output is not None, f"no output after {len(run.answers)} requests; errors {run.errors[:2]}")
@@ -247,7 +247,7 @@ async def uuid_seed(t: SdkContext) -> None:
 
 
 @sdk_case("SDK-040", "a sleep writes the command and suspends on its completion id",
-          requirements=["JRN-SUSP-1", "JRN-SUSP-3", "JRN-CMD-3"])
+          requirements=["JRN-SUSP-1", "JRN-SUSP-3"])
 async def sleep_suspends(t: SdkContext) -> None:
     ans = await t.invoke("Interpreter", "run", [inp(prog({"op": "sleep", "ms": 1000}))], key="k", state={})
     t.must_eq([f["type"] for f in ans.frames], ["sleep", "suspension"], "frames")
@@ -314,7 +314,7 @@ async def retryable(t: SdkContext) -> None:
     t.must(ans.command("output") is None, "an output was written for a retryable failure")
 
 
-@sdk_case("SDK-052", "driving a retried handler to success: errors first, then output", requirements=["JRN-FAIL-3", "JRN-RETRY-11"])
+@sdk_case("SDK-052", "driving a retried handler to success: errors first, then output", requirements=["JRN-FAIL-3", "JRN-RETRY-10"])
 async def eventual(t: SdkContext) -> None:
     run = await t.drive("Failing", "failingCallWithEventualSuccess", None, key=t.uid())
     t.must_eq(len(run.errors), 3, "failed attempts")
