@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from benchmarks.cli import register as register_bench
 from conformance.cli import app as conformance_app
 from durable.admin_cli import register as register_admin
 from fuzz.cli import register as register_fuzz
@@ -18,6 +19,7 @@ app = typer.Typer(
 register_server(app)
 register_fuzz(app)
 register_admin(app)
+register_bench(app)
 app.add_typer(conformance_app, name="conformance", help="Run the conformance kit.")
 
 
