@@ -131,7 +131,7 @@ class Phase:
     faulty: bool
 
 
-def phases(duration: float, fault_s: float = 5.0, heal_s: float = 3.0) -> list[Phase]:
+def phases(duration: float, fault_s: float = 4.0, heal_s: float = 2.0) -> list[Phase]:
     """Alternating fault/heal phases covering ``[0, duration)``; the last one is a heal."""
     out: list[Phase] = []
     t = 0.0
@@ -146,7 +146,7 @@ def phases(duration: float, fault_s: float = 5.0, heal_s: float = 3.0) -> list[P
 
 
 def schedule(seed: int, duration: float, kinds: tuple[str, ...] = PROCESS_FAULTS,
-             fault_s: float = 5.0, heal_s: float = 3.0) -> list[Action]:
+             fault_s: float = 4.0, heal_s: float = 2.0) -> list[Action]:
     """The seeded process-fault timeline.
 
     Every fault phase kills the server (SIGTERM in one phase of four, SIGKILL otherwise), kills
@@ -180,7 +180,7 @@ class Nemesis:
     def __init__(self, procs: dict[str, Proc], actions: list[Action], duration: float,
                  set_proxy_faults: Callable[[bool], None], clock: Callable[[], float],
                  log: Callable[[dict[str, Any]], None] | None = None,
-                 fault_s: float = 5.0, heal_s: float = 3.0) -> None:
+                 fault_s: float = 4.0, heal_s: float = 2.0) -> None:
         self.procs = procs
         self.fault_s, self.heal_s = fault_s, heal_s
         self.actions = actions

@@ -53,8 +53,8 @@ class RunConfig:
     process_kinds: tuple[str, ...] | None = None
     server_argv: list[str] | None = None
     #: lengths of the fault and heal phases, seconds
-    fault_s: float = 5.0
-    heal_s: float = 3.0
+    fault_s: float = 4.0
+    heal_s: float = 2.0
     process_faults: bool = True
     proxy_faults: bool = True
     #: replay: run exactly these programs (in this order) instead of generating
