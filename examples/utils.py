@@ -7,6 +7,8 @@ Verification and reminder emails print the curl command that completes the verif
 the workflow that sent them.
 """
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel as camelize
 
@@ -19,13 +21,13 @@ class User(BaseModel):
     email: str
 
 
-def fail_on_alice(name: str, action: str):
+def fail_on_alice(name: str, action: str) -> None:
     if name == "Alice":
         print(f"[👻 SIMULATED] Failed to {action} for {name}")
         raise Exception(f"[👻 SIMULATED] Failed to {action} for {name}")
 
 
-def terminal_error_on_alice(name: str, action: str):
+def terminal_error_on_alice(name: str, action: str) -> None:
     if name == "Alice":
         print(f"[👻 SIMULATED] Failed to {action} for {name}: not available in this country")
         raise TerminalError(
@@ -61,21 +63,21 @@ def _verify_command(user_id: str, verification_secret: str) -> str:
     )
 
 
-def send_verification_email(user_id: str, user: User, verification_secret: str):
+def send_verification_email(user_id: str, user: User, verification_secret: str) -> None:
     print(f"Verification email sent: {user.email}")
     print(f"To verify, run: {_verify_command(user_id, verification_secret)}")
 
 
-def send_reminder_email(user_id: str, user: User, verification_secret: str):
+def send_reminder_email(user_id: str, user: User, verification_secret: str) -> None:
     print(f"Reminder email sent: {user.email}")
     print(f"To verify, run: {_verify_command(user_id, verification_secret)}")
 
 
-def activate_user(user_id: str):
+def activate_user(user_id: str) -> None:
     print(f"User account activated: {user_id}")
 
 
-def deactivate_user(user_id: str):
+def deactivate_user(user_id: str) -> None:
     print(f"User account deactivated: {user_id}")
 
 
@@ -102,7 +104,7 @@ class VerifyEmailRequest(BaseModel):
 
 class StatusResponse(BaseModel):
     status: str | None
-    user: dict | None
+    user: dict[str, Any] | None
 
 
 user_service = restate.Service("UserService")

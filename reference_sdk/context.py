@@ -11,10 +11,10 @@ from __future__ import annotations
 import random as _random
 import time as _time
 import uuid as _uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import orjson
 
@@ -38,6 +38,7 @@ from .serde import DefaultSerde, Serde, from_payload, return_hint, to_payload
 from .service import HandlerSpec, handler_spec
 
 T = TypeVar("T")
+P = ParamSpec("P")
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
 
@@ -187,15 +188,38 @@ class Context:
         )
         return self._run(name, action, options, tuple(args or ()), {})
 
+    @overload
+    def run_typed(
+        self,
+        name: str,
+        action: Callable[P, Coroutine[Any, Any, T]],
+        options: RunOptions[T] | None = None,
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> DurableFuture[T]: ...
+
+    @overload
+    def run_typed(
+        self,
+        name: str,
+        action: Callable[P, T],
+        options: RunOptions[T] | None = None,
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> DurableFuture[T]: ...
+
     def run_typed(
         self,
         name: str,
         action: Callable[..., Any],
-        options: RunOptions[T] | None = None,
+        options: RunOptions[Any] | None = None,
         /,
         *args: Any,
         **kwargs: Any,
-    ) -> DurableFuture[T]:
+    ) -> DurableFuture[Any]:
+        """Run ``action(*args, **kwargs)`` once, durably; its result is recorded in the journal."""
         return self._run(name, action, options or RunOptions(), args, kwargs)
 
     def _run(

@@ -87,7 +87,9 @@ def _serde(s: Serde[Any] | None) -> Serde[Any] | None:
     return None if s is None or (isinstance(s, DefaultSerde) and s.type_hint is None) else s
 
 
-class _ServiceBase:
+class ServiceDefinition:
+    """What Service, VirtualObject and Workflow share: a name, options and handlers."""
+
     kind: ServiceKind = "service"
 
     def __init__(
@@ -189,7 +191,7 @@ class _ServiceBase:
         return wrapper
 
 
-class Service(_ServiceBase):
+class Service(ServiceDefinition):
     """Stateless handlers."""
 
     kind: ServiceKind = "service"
@@ -217,7 +219,7 @@ class Service(_ServiceBase):
         )
 
 
-class VirtualObject(_ServiceBase):
+class VirtualObject(ServiceDefinition):
     """Keyed state with exclusive (one at a time per key) and shared (read-only) handlers."""
 
     kind: ServiceKind = "object"
@@ -246,7 +248,7 @@ class VirtualObject(_ServiceBase):
         )
 
 
-class Workflow(_ServiceBase):
+class Workflow(ServiceDefinition):
     """A ``main`` handler that runs once per key, plus shared handlers (queries, signals)."""
 
     kind: ServiceKind = "workflow"
@@ -296,7 +298,7 @@ class Workflow(_ServiceBase):
         )
 
 
-AnyService = Service | VirtualObject | Workflow
+AnyService = ServiceDefinition
 
 
 def handler_spec(fn: Any) -> HandlerSpec:
@@ -312,6 +314,7 @@ __all__ = [
     "HandlerSpec",
     "InvocationRetryPolicy",
     "Service",
+    "ServiceDefinition",
     "VirtualObject",
     "Workflow",
     "handler_spec",
