@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import contextvars
 import inspect
+import logging
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -39,6 +40,8 @@ from .serde import Serde, input_payload_to_object, to_payload
 from .service import HandlerSpec
 
 R = TypeVar("R")
+
+log = logging.getLogger("reference_sdk")
 
 
 class InputError(Exception):
@@ -278,6 +281,12 @@ class Session:
             await self.progress.wait()
 
     def _finish(self, term: Message) -> list[Message]:
+        if isinstance(term, ErrorMessage):
+            log.warning(
+                "%s/%s %s attempt %s failed (code %s): %s",
+                self.spec.service_name, self.spec.name, self.machine.invocation_id, self.attempt_id,
+                term.code, term.message,
+            )
         out = [*self.machine.take_messages(), term]
         self.close()
         return out
