@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +45,11 @@ def register(app: typer.Typer) -> None:
         process_faults: Annotated[bool, typer.Option(help="Kill/stop the server and SDK processes.")] = True,
         proxy_faults: Annotated[bool, typer.Option(help="Inject faults between server and SDK.")] = True,
         require_coverage: Annotated[bool, typer.Option(help="Fail when a command or fault kind never ran.")] = True,
+        fault_seconds: Annotated[float, typer.Option(help="Length of each fault phase.")] = 4.0,
+        heal_seconds: Annotated[float, typer.Option(help="Length of each heal phase.")] = 2.0,
+        server_cmd: Annotated[str | None, typer.Option(
+            help="Command that starts the server under test (it gets --data-dir, --ingress-port "
+                 "and --admin-port appended); default: durable server.")] = None,
     ) -> None:
         """Fault-injection fuzzer: random programs under crashes and network faults."""
         from .runner import RunConfig, involved_programs, run
@@ -65,6 +71,8 @@ def register(app: typer.Typer) -> None:
                 liveness_bound_s=liveness_bound, process_faults=process_faults,
                 proxy_faults=proxy_faults, programs=progs,
                 require_coverage=require_coverage and progs is None,
+                fault_s=fault_seconds, heal_s=heal_seconds,
+                server_argv=shlex.split(server_cmd) if server_cmd else None,
             )
 
         result, submitted = asyncio.run(run(config(programs, f"run-{seed}-{int(time.time())}")))
