@@ -57,6 +57,41 @@ class DefaultSerde(Serde[T]):
         return value
 
 
+class BytesSerde(Serde[bytes]):
+    """Raw bytes in and out."""
+
+    def serialize(self, obj: bytes | None) -> bytes:
+        return b"" if obj is None else bytes(obj)
+
+    def deserialize(self, buf: bytes) -> bytes | None:
+        return buf
+
+
+class JsonSerde(Serde[T]):
+    """Plain JSON (no type conversion)."""
+
+    def serialize(self, obj: T | None) -> bytes:
+        return b"" if obj is None else orjson.dumps(obj)
+
+    def deserialize(self, buf: bytes) -> T | None:
+        value: T | None = orjson.loads(buf) if buf else None
+        return value
+
+
+class PydanticJsonSerde(Serde[T]):
+    """A pydantic model (by alias)."""
+
+    def __init__(self, model: type[T]) -> None:
+        self.model = model
+
+    def serialize(self, obj: T | None) -> bytes:
+        return b"" if obj is None else adapter(self.model).dump_json(obj, by_alias=True)
+
+    def deserialize(self, buf: bytes) -> T | None:
+        value: T | None = adapter(self.model).validate_json(buf) if buf else None
+        return value
+
+
 @functools.lru_cache(maxsize=512)
 def _adapter_cached(hint: Any) -> pydantic.TypeAdapter[Any]:
     return pydantic.TypeAdapter(hint)
@@ -92,6 +127,8 @@ def to_payload(obj: Any, hint: Any = None, serde: Serde[Any] | None = None) -> V
         buf = serde.serialize(obj)
         if not buf:
             return VOID
+        if isinstance(serde, BytesSerde):
+            return RawValue(buf)
         try:
             return Value(orjson.loads(buf))
         except orjson.JSONDecodeError:
@@ -175,7 +212,10 @@ def return_hint(fn: Callable[..., Any]) -> Any:
 
 
 __all__ = [
+    "BytesSerde",
     "DefaultSerde",
+    "JsonSerde",
+    "PydanticJsonSerde",
     "Serde",
     "from_payload",
     "input_payload_to_object",

@@ -702,3 +702,26 @@ def test_cancel_before_the_child_id_is_known_waits_for_it(warm: bool) -> None:
     assert output_of(inv).result == Failure(409, "cancelled")
     sig = [c for c in inv.commands() if isinstance(c, SendSignalCommand)]
     assert [(s.target_invocation_id, s.signal_id) for s in sig] == [("inv_late", 1)]
+
+
+def test_custom_serdes() -> None:
+    from reference_sdk.serde import BytesSerde, JsonSerde, PydanticJsonSerde
+
+    svc = restate.Service("S")
+
+    @svc.handler(input_serde=BytesSerde(), output_serde=BytesSerde())
+    async def raw(ctx: restate.Context, data: bytes) -> bytes:
+        return data[::-1]
+
+    @svc.handler(input_serde=PydanticJsonSerde(User), output_serde=JsonSerde())
+    async def typed(ctx: restate.Context, u: User) -> Any:
+        got = await ctx.run("r", lambda: {"k": [1, 2]}, serde=JsonSerde())
+        return {"name": u.name, "got": got}
+
+    from durable.protocol.messages import RawValue
+
+    app = restate.app(services=[svc])
+    inv = run(FakeServer(app).run("S", "raw", RawValue(b"\x00\xffab")))
+    assert output_of(inv).result == RawValue(b"ba\xff\x00")
+    inv = go([svc], "S", "typed", {"name": "n", "email": "e"})
+    assert output_of(inv).result == Value({"name": "n", "got": {"k": [1, 2]}})
