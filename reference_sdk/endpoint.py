@@ -238,6 +238,9 @@ class App:
             return [ErrorMessage(code=exc.code, message=exc.message)]
         try:
             out = await session.drive()
+        except asyncio.CancelledError:  # the server hung up: nothing of this attempt counts
+            session.close()
+            raise
         except Exception as exc:  # a bug of ours must still end the attempt cleanly (WIRE-RESP-11)
             session.close()
             return [ErrorMessage(code=500, message=f"SDK failure: {type(exc).__name__}: {exc}")]
