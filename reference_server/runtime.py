@@ -22,6 +22,7 @@ import httpx
 import orjson
 
 from durable.protocol import (
+    PROTOCOL_VERSION,
     ProtocolViolation,
     decode_frames,
     encode_frame,
@@ -241,6 +242,9 @@ class Runtime:
         start = effect.start
         dep = self.deployments.get(effect.deployment_id or "")
         if dep is None:
+            svc = self.engine.services.get(start.service)
+            dep = self.deployments.get(svc.deployment_id) if svc is not None else None
+        if dep is None:
             raise _AttemptFailed(404, f"no deployment serves {start.service}")
         entries = await self.store.read_journal(
             start.invocation_id, start.resume_from, start.journal_length
@@ -269,7 +273,7 @@ class Runtime:
             raise _AttemptFailed(503, f"request to {url} failed: {exc!r}") from exc
         if resp.status_code != 200:
             raise _AttemptFailed(resp.status_code, f"{url} answered {resp.status_code}: {resp.text[:500]}")
-        if parse_invocation_content_type(resp.headers.get("content-type", "")) is None:
+        if parse_invocation_content_type(resp.headers.get("content-type", "")) != PROTOCOL_VERSION:
             raise _AttemptFailed(571, f"unexpected content-type {resp.headers.get('content-type')!r}")
         try:
             return decode_frames(resp.content)

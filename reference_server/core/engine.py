@@ -371,9 +371,9 @@ class Engine:
             retry_count=inv.retry_count,
             retry_duration_ms=max(0, self._now - inv.last_progress_at),
         )
-        self._effects.append(
-            Invoke(start, svc.deployment_id if svc else None, resume_from == 0 and inv.key is not None)
-        )
+        if inv.deployment_id is None and svc is not None:
+            inv.deployment_id = svc.deployment_id
+        self._effects.append(Invoke(start, inv.deployment_id, resume_from == 0 and inv.key is not None))
 
     # ------------------------------------------------------------------ SDK responses
 

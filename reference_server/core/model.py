@@ -102,6 +102,8 @@ class Inv:
     suspended_attempt: str | None = None
     awaiting: Json = None
     attempt: str | None = None
+    #: the deployment of its first attempt (a newer deployment serves only new invocations)
+    deployment_id: str | None = None
     attempt_resume_from: int = 0
     attempt_count: int = 0
     retry_count: int = 0
