@@ -74,10 +74,12 @@ class FaultPolicy:
     max_delay_s: float = 0.6
     kinds: tuple[str, ...] = FAULT_KINDS
     enabled: bool = True
+    #: distinguishes the PRNG streams of several proxies sharing a seed
+    label: str = "proxy"
 
     def decide(self, n: int) -> tuple[str | None, float]:
         """The fault for exchange ``n`` (or None) and its delay/hold parameter in seconds."""
-        rng = sub_rng(self.seed, f"proxy:{n}")
+        rng = sub_rng(self.seed, f"{self.label}:{n}")
         menu = [k for k in self.kinds if k not in TARGETED_FAULTS]
         kind = rng.choice(menu) if menu and rng.random() < self.probability else None
         delay = rng.uniform(0.0, self.max_delay_s)
@@ -87,7 +89,7 @@ class FaultPolicy:
         """A fault aimed at what the response turned out to carry."""
         if not self.enabled:
             return None
-        rng = sub_rng(self.seed, f"proxy-target:{n}")
+        rng = sub_rng(self.seed, f"{self.label}-target:{n}")
         if rng.random() >= self.targeted_probability:
             return None
         if "propose_run_completion" in response_types and "lose_run_proposal" in self.kinds:
@@ -216,8 +218,12 @@ def _truncate(body: bytes, rng_value: float) -> bytes:
 
 class FaultProxy:
     def __init__(self, upstream_port: int, policy: FaultPolicy, clock: Clock,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", fault_prefix: str = "/invoke/") -> None:
+        """``fault_prefix``: requests whose path starts with it get faults (and are logged);
+        the rest pass through untouched. The SDK-side proxy targets ``/invoke/``; the
+        client-side proxy (driver to ingress) targets the submissions."""
         self.upstream = (host, upstream_port)
+        self.fault_prefix = fault_prefix
         self.policy = policy
         self.clock = clock
         self.observer = Observer()
@@ -316,7 +322,7 @@ class FaultProxy:
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes,
         client: asyncio.StreamWriter,
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        if not target.startswith("/invoke/"):
+        if not target.startswith(self.fault_prefix):
             return await self._forward(method, target, headers, body)
         n = self._n
         self._n += 1
@@ -328,7 +334,7 @@ class FaultProxy:
         self.exchanges.append(rec)
         fault, delay = self.policy.decide(n)
         rec["fault"] = fault
-        rng = sub_rng(self.policy.seed, f"proxy-cut:{n}").random()
+        rng = sub_rng(self.policy.seed, f"{self.policy.label}-cut:{n}").random()
         try:
             if fault == "drop_request":
                 self.faults[fault] += 1

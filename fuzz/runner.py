@@ -27,13 +27,15 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from . import oracle
+from . import model, oracle
 from .nemesis import PROCESS_FAULTS, Nemesis, schedule
 from .programs import ALL_KINDS, Gen, GenConfig, Program, sub_rng, walk
 from .proxy import FAULT_KINDS
-from .stack import Stack, StackConfig
+from .stack import CLIENT_FAULTS, Stack, StackConfig
 
 SUBMIT_DEADLINE_S = 20.0
+#: share of programs whose client stops retrying at the first ambiguous failure
+GIVE_UP_PROBABILITY = 0.5
 HTTP_TIMEOUT_S = 10.0
 
 
@@ -137,6 +139,7 @@ async def run(config: RunConfig) -> tuple[dict[str, Any], list[Program]]:
 
 def _set_proxy(stack: Stack, on: bool) -> None:
     stack.policy.enabled = on
+    stack.client_policy.enabled = on
 
 
 # ---------------------------------------------------------------------- workload
@@ -163,7 +166,7 @@ async def _drive(r: Run, client: httpx.AsyncClient) -> None:
             r.programs.append(p)
             r.done_events[p["id"]] = asyncio.Event()
             await _submit(r, client, p)
-            if r.outcomes[p["id"]].accept != "failed":
+            if r.outcomes[p["id"]].accept == "ok":
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(r.done_events[p["id"]].wait(),
                                            max(0.1, r.stop_at - time.monotonic()))
@@ -172,21 +175,31 @@ async def _drive(r: Run, client: httpx.AsyncClient) -> None:
 
 
 async def _submit(r: Run, client: httpx.AsyncClient, p: Program) -> None:
+    """Submit through the client-side fault proxy; classify the outcome Jepsen-style.
+
+    An ambiguous failure (the request may have been applied) is retried with the same
+    idempotency key — unless this program's seeded client "gives up" on ambiguity, which leaves
+    the outcome indeterminate on purpose (never for cancel programs: the fuzzer needs their
+    invocation id to cancel them, or they would block their key forever)."""
     pid = p["id"]
     outcome = oracle.ClientOutcome(pid, "indeterminate")
     r.outcomes[pid] = outcome
-    url = f"{r.stack.ingress}/FuzzInterpreter/{quote(p['key'])}/interpret/send"
+    url = f"{r.stack.client_ingress}/FuzzInterpreter/{quote(p['key'])}/interpret/send"
     headers = {"idempotency-key": f"fuzz-{r.config.seed}-{pid}"}
+    gives_up = (sub_rng(r.config.seed, f"give-up:{pid}").random() < GIVE_UP_PROBABILITY
+                and model.expected_status(p) != "cancelled")
     deadline = time.monotonic() + SUBMIT_DEADLINE_S
     written = False
     while time.monotonic() < deadline:
         try:
             resp = await client.post(url, json=p, headers=headers)
         except httpx.ConnectError:
-            await asyncio.sleep(0.2)  # never reached the server: nothing to be unsure about
+            await asyncio.sleep(0.2)  # never reached anything: nothing to be unsure about
             continue
         except httpx.HTTPError:
-            written = True  # may or may not have been accepted; retry with the same key
+            written = True  # may or may not have been accepted
+            if gives_up:
+                return
             await asyncio.sleep(0.2)
             continue
         if resp.status_code == 202:
@@ -200,6 +213,8 @@ async def _submit(r: Run, client: httpx.AsyncClient, p: Program) -> None:
                              "body": resp.text[:300]})
             return
         written = True
+        if gives_up:
+            return
         await asyncio.sleep(0.2)
     outcome.accept = "indeterminate" if written else "failed"
 
@@ -304,19 +319,22 @@ async def _cancel(r: Run, pid: str) -> None:
 # ---------------------------------------------------------------------- after the final heal
 
 
-def _expected_pids(r: Run) -> set[str]:
+def _expected_pids(r: Run, done: set[str]) -> set[str]:
+    """Every program that must finish: accepted ones and indeterminate ones that started
+    finishing (their top-level marker exists), with all their children."""
     out: set[str] = set()
     for top in r.programs:
-        if r.outcomes[top["id"]].accept == "ok":
+        accept = r.outcomes[top["id"]].accept
+        if accept == "ok" or (accept == "indeterminate" and top["id"] in done):
             out |= {p["id"] for p in walk(top)}
     return out
 
 
 async def _await_liveness(r: Run, bound: float) -> None:
     deadline = time.monotonic() + bound
-    expected = _expected_pids(r)
     while time.monotonic() < deadline:
-        if expected <= set(r.stack.ledger.done()):
+        done = set(r.stack.ledger.done())
+        if _expected_pids(r, done) <= done:
             return
         await asyncio.sleep(0.2)
 
@@ -396,6 +414,9 @@ def _report(r: Run, nemesis: Nemesis, violations: list[dict[str, Any]],
     faults: dict[str, int] = {k: proxy_faults.get(k, 0) for k in FAULT_KINDS}
     for k in PROCESS_FAULTS:
         faults[k] = nemesis.done.get(k, 0)
+    client_faults = r.stack.client_proxy.faults if r.stack.client_proxy else Counter()
+    for k in CLIENT_FAULTS:
+        faults[f"client_{k}"] = client_faults.get(k, 0)
     accepts = Counter(o.accept for o in r.outcomes.values())
     invocations = {ex.get("invocation_id") for ex in r.stack.proxy.exchanges
                    if ex.get("invocation_id")}
@@ -409,6 +430,7 @@ def _report(r: Run, nemesis: Nemesis, violations: list[dict[str, Any]],
         "server_kills": nemesis.done.get("kill_server", 0) + nemesis.done.get("term_server", 0),
         "sdk_kills": nemesis.done.get("kill_sdk", 0),
         "proxy_faults": sum(proxy_faults.values()),
+        "client_faults": sum(client_faults.values()),
         "exchanges": len(r.stack.proxy.exchanges),
         "step_executions": sum(1 for x in r.stack.ledger.records if x.get("type") == "exec"),
         "client_outcomes": dict(accepts),
@@ -439,7 +461,7 @@ def _coverage(report: dict[str, Any], embedded: bool, config: RunConfig) -> list
             out.append({"kind": "coverage_gap", "detail": f"command kind {kind!r} never ran"})
     for kind, n in report["fault_histogram"].items():
         applicable = (
-            (kind in FAULT_KINDS and config.proxy_faults)
+            ((kind in FAULT_KINDS or kind.startswith("client_")) and config.proxy_faults)
             or (kind in PROCESS_FAULTS and config.process_faults
                 and (embedded or kind.endswith("sdk")))
         )

@@ -31,6 +31,9 @@ from .ledger import Ledger
 from .nemesis import Proc
 from .proxy import FaultPolicy, FaultProxy
 
+#: faults between the driver and the ingress (submissions only)
+CLIENT_FAULTS: tuple[str, ...] = ("drop_request", "drop_response", "reset_response", "delay_response")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -66,6 +69,12 @@ class Stack:
             self.policy.kinds = config.proxy_kinds
         self.sdk_port = free_port()
         self.proxy = FaultProxy(self.sdk_port, self.policy, self.clock)
+        # between the driver and the ingress: loses submissions and their answers, so that
+        # client outcomes are genuinely indeterminate sometimes (Jepsen's :info)
+        self.client_policy = FaultPolicy(seed=config.seed, probability=config.proxy_probability,
+                                         enabled=False, kinds=CLIENT_FAULTS, label="client")
+        self.client_proxy: FaultProxy | None = None
+        self.client_ingress = ""
         self.sdk: Proc | None = None
         self.server: Proc | None = None
         self.ingress = config.ingress or ""
@@ -109,6 +118,11 @@ class Stack:
             await Proc("ingress", [], ingress_port, wd / "unused.log").wait_ready()
         await self.sdk.wait_ready()
         await self.register(proxy_url)
+        port = int(self.ingress.rsplit(":", 1)[1].split("/")[0])
+        host = self.ingress.split("://", 1)[1].rsplit(":", 1)[0]
+        self.client_proxy = FaultProxy(port, self.client_policy, self.clock, host=host,
+                                       fault_prefix="/FuzzInterpreter/")
+        self.client_ingress = await self.client_proxy.start()
 
     async def register(self, uri: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -129,4 +143,6 @@ class Stack:
         for p in self.procs().values():
             await p.stop()
         await self.proxy.stop()
+        if self.client_proxy is not None:
+            await self.client_proxy.stop()
         await self.ledger.stop()
