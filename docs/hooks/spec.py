@@ -181,6 +181,10 @@ def render_spec_page(markdown: str, chapter: str) -> str:
 # ----------------------------------------------------------------------------- generated pages
 
 
+#: front matter of the generated tables: no table of contents, so the table gets the width
+WIDE = ["---", "hide:", "  - toc", "---", ""]
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -196,6 +200,7 @@ def requirements_page() -> str:
     n_cited = sum(1 for r in reqs if r["id"] in cited)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     lines = [
+        *WIDE,
         "# Requirements index",
         "",
         f"{len(reqs)} requirements ({summary}); {len(cases())} conformance cases cite {n_cited} of them. "
@@ -214,7 +219,7 @@ def requirements_page() -> str:
         refs = ", ".join(f"[{c.id}](../conformance/cases.md#{c.id.lower()})" for c in cited.get(r["id"], []))
         lines.append(
             f"| [{r['id']}]({chapter}.md#{r['id']}) | {r['strength']} | {_cell(section)} | "
-            f"{_cell(_plain(r["text"]))} | {refs or '—'} |"
+            f"{_cell(_plain(r['text']))} | {refs or '—'} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -227,6 +232,7 @@ def _plain(text: str) -> str:
 def cases_page() -> str:
     known = id_to_chapter()
     lines = [
+        *WIDE,
         "# Conformance cases",
         "",
         "Every case of the kit, with the requirements it cites (generated from the registry at "
