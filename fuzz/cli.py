@@ -50,6 +50,8 @@ def register(app: typer.Typer) -> None:
         server_cmd: Annotated[str | None, typer.Option(
             help="Command that starts the server under test (it gets --data-dir, --ingress-port "
                  "and --admin-port appended); default: durable server.")] = None,
+        server_log_level: Annotated[str, typer.Option(
+            help="Log level of the embedded server (info: every request and failed attempt).")] = "warning",
     ) -> None:
         """Fault-injection fuzzer: random programs under crashes and network faults."""
         from .runner import RunConfig, involved_programs, run
@@ -71,7 +73,7 @@ def register(app: typer.Typer) -> None:
                 liveness_bound_s=liveness_bound, process_faults=process_faults,
                 proxy_faults=proxy_faults, programs=progs,
                 require_coverage=require_coverage and progs is None,
-                fault_s=fault_seconds, heal_s=heal_seconds,
+                fault_s=fault_seconds, heal_s=heal_seconds, server_log_level=server_log_level,
                 server_argv=shlex.split(server_cmd) if server_cmd else None,
             )
 

@@ -54,6 +54,7 @@ class RunConfig:
     proxy_kinds: tuple[str, ...] | None = None
     process_kinds: tuple[str, ...] | None = None
     server_argv: list[str] | None = None
+    server_log_level: str = "warning"
     #: lengths of the fault and heal phases, seconds
     fault_s: float = 4.0
     heal_s: float = 2.0
@@ -91,7 +92,8 @@ async def run(config: RunConfig) -> tuple[dict[str, Any], list[Program]]:
     stack = Stack(StackConfig(seed=config.seed, workdir=config.workdir, ingress=config.ingress,
                               admin=config.admin, always_suspend=config.always_suspend,
                               proxy_probability=config.proxy_probability,
-                              proxy_kinds=config.proxy_kinds, server_argv=config.server_argv))
+                              proxy_kinds=config.proxy_kinds, server_argv=config.server_argv,
+                              server_log_level=config.server_log_level))
     r = Run(config, stack)
     stack.ledger.subscribe(lambda rec: _on_record(r, rec))
     t_begin = time.monotonic()

@@ -55,6 +55,8 @@ class StackConfig:
     proxy_kinds: tuple[str, ...] | None = None
     #: the command that starts the server, before ``--data-dir ...`` (tests use broken servers)
     server_argv: list[str] | None = None
+    #: log level of the embedded server (info logs every HTTP request: slow under load)
+    server_log_level: str = "warning"
 
 
 class Stack:
@@ -110,6 +112,8 @@ class Stack:
                     "--ingress-port", str(ingress_port), "--admin-port", str(admin_port)]
             if self.config.always_suspend:
                 argv.append("--always-suspend")
+            if self.config.server_argv is None:
+                argv += ["--log-level", self.config.server_log_level]
             self.server = Proc("server", argv, admin_port, wd / "server.log", cwd=ROOT)
             self.server.start()
             self.ingress = f"http://127.0.0.1:{ingress_port}"
