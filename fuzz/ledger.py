@@ -35,6 +35,7 @@ class Ledger:
         self.clock = clock
         self.records: list[dict[str, Any]] = []
         self._counts: dict[str, int] = defaultdict(int)
+        self._done: dict[str, dict[str, Any]] = {}
         self._listeners: list[Listener] = []
         self._file: IO[bytes] | None = path.open("ab") if path else None
         self._server: asyncio.Server | None = None
@@ -53,6 +54,8 @@ class Ledger:
             step = str(rec.get("step"))
             self._counts[step] += 1
             rec["n"] = answer["n"] = self._counts[step]
+        elif rec.get("type") == "done":
+            self._done.setdefault(str(rec.get("pid")), rec)
         self.records.append(rec)
         if self._file is not None:
             self._file.write(orjson.dumps(rec) + b"\n")
@@ -65,11 +68,8 @@ class Ledger:
         return self._counts.get(step, 0)
 
     def done(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for rec in self.records:
-            if rec.get("type") == "done":
-                out.setdefault(str(rec.get("pid")), rec)
-        return out
+        """The first ``done`` marker of each program (a live view: do not modify)."""
+        return self._done
 
     async def _handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
         if method != "POST" or path != "/record":
