@@ -124,6 +124,7 @@ class Session:
             return
         while True:
             outcome = self.guard(lambda: self.machine.poll(tree))
+            self._wake_resolved()
             if outcome is PollOutcome.RESOLVED:
                 return
             if outcome is PollOutcome.CANCELLED:
@@ -234,6 +235,15 @@ class Session:
         except Exception as exc:
             self.handler_error = exc
 
+    def _wake_resolved(self) -> bool:
+        """Wake the waiters whose trees another waiter's delivery resolved; True if any."""
+        woke = False
+        for w in self.waiters:
+            if not w.future.done() and self.machine.is_resolved(w.tree):
+                w.future.set_result(None)
+                woke = True
+        return woke
+
     def _terminal(self) -> Message | None:
         m = self.machine
         if isinstance(m.fatal, JournalMismatch):
@@ -269,14 +279,12 @@ class Session:
             if self.waiters and not self.running:
                 for _ in range(8):
                     await asyncio.sleep(0)
-                if self.progress.is_set() or not self.waiters or self.running:
+                if self.progress.is_set() or not self.waiters or self.running or self._wake_resolved():
                     continue
                 try:
                     suspension = self.machine.suspension([w.tree for w in self.waiters])
-                except DurableError:
-                    term = self._terminal()
-                    assert term is not None
-                    return self._finish(term)
+                except DurableError as exc:
+                    return self._finish(self._terminal() or ErrorMessage(code=500, message=exc.message))
                 return [*self.machine.take_messages(), suspension]
             await self.progress.wait()
 

@@ -725,3 +725,23 @@ def test_custom_serdes() -> None:
     assert output_of(inv).result == RawValue(b"ba\xff\x00")
     inv = go([svc], "S", "typed", {"name": "n", "email": "e"})
     assert output_of(inv).result == Value({"name": "n", "got": {"k": [1, 2]}})
+
+
+@WARM
+def test_concurrent_awaits_with_asyncio_gather(warm: bool) -> None:
+    svc = restate.Service("S")
+
+    @svc.handler()
+    async def h(ctx: restate.Context) -> list[Any]:
+        a = ctx.sleep(timedelta(seconds=1), name="a")
+        b = ctx.sleep(timedelta(seconds=2), name="b")
+        r = ctx.run_typed("r", lambda: 3)
+        return list(await asyncio.gather(a, b, r))
+
+    def respond(inv: Invocation, s: SuspensionMessage) -> list[Entry] | None:
+        cids, _ = s.awaiting.leaves()
+        sleeps = [c for c in inv.commands() if isinstance(c, SleepCommand) and c.completion_id in cids]
+        return [CompletionNotification(0, completion_id=c.completion_id, result=VOID) for c in sleeps] or None
+
+    inv = go([svc], "S", "h", respond=respond, warm=warm)
+    assert output_of(inv).result == Value([None, None, 3])
