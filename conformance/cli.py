@@ -102,7 +102,7 @@ def run(
             if services:
                 register(admin.rstrip("/"), services.rstrip("/"))
             tgt = Target(prof.name if profile else "implementation", ingress, admin, services, prof.capabilities,
-                         prof.differences)
+                         prof.differences, None, prof.lacks_reasons)
             if m is Mode.ALWAYS_SUSPEND and len(modes) > 1:
                 console.print("[yellow]note[/]: an external target runs in whatever mode it was started in; "
                               "the always-suspend pass reuses it")
@@ -112,7 +112,8 @@ def run(
             raise typer.BadParameter(f"unknown target {kind!r}")
         try:
             with started(kind, m is Mode.ALWAYS_SUSPEND) as stack:
-                tgt = Target(kind, stack.ingress, stack.admin, stack.services, prof.capabilities, prof.differences)
+                tgt = Target(kind, stack.ingress, stack.admin, stack.services, prof.capabilities, prof.differences,
+                             stack.control(), prof.lacks_reasons)
                 results += _run_mode(tgt, m, only or [], concurrency, quiet)
         except StackError as exc:
             console.print(f"[red]could not start the {kind} stack[/]: {exc}")

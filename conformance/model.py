@@ -48,6 +48,7 @@ CAPABILITIES: dict[str, str] = {
     "ingress.body_limit": "request bodies over 32 MiB are refused with 413",
     "services.retry_policy": "per-service invocation retry policy from the manifest",
     "workflows": "workflow services (run once per key, promises, shared handlers)",
+    "process.control": "the kit can SIGKILL and restart the server and the services (stacks it started itself)",
 }
 
 
@@ -74,6 +75,7 @@ class Case:
     modes: tuple[Mode, ...] = (Mode.DEFAULT, Mode.ALWAYS_SUSPEND)
     category: str = ""
     timeout_s: float = 30.0
+    exclusive: bool = False  # runs alone, after the others (it restarts processes)
 
     @property
     def doc(self) -> str:

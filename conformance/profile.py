@@ -23,13 +23,15 @@ class Profile:
     name: str
     capabilities: frozenset[str] = field(default_factory=lambda: frozenset(CAPABILITIES))
     differences: dict[str, str] = field(default_factory=dict)
+    lacks_reasons: dict[str, str] = field(default_factory=dict)
 
 
 def from_json(data: dict[str, Any]) -> Profile:
     caps = data.get("capabilities", "all")
     base = set(CAPABILITIES) if caps == "all" else set(caps)
     base -= set(data.get("lacks", []))
-    return Profile(str(data.get("name", "custom")), frozenset(base), dict(data.get("differences", {})))
+    return Profile(str(data.get("name", "custom")), frozenset(base), dict(data.get("differences", {})),
+                   dict(data.get("lacks_reasons", {})))
 
 
 def load(name_or_path: str | None) -> Profile:

@@ -70,7 +70,8 @@ class _Targets:
             target = Target(prof.name, ingress, admin, services, prof.capabilities, prof.differences)
         else:
             s = self.stack.enter_context(started(kind, mode is Mode.ALWAYS_SUSPEND))
-            target = Target(kind, s.ingress, s.admin, s.services, prof.capabilities, prof.differences)
+            target = Target(kind, s.ingress, s.admin, s.services, prof.capabilities, prof.differences,
+                            s.control(), prof.lacks_reasons)
         self.targets[mode] = target
         return target
 

@@ -25,6 +25,7 @@ def case(
     capabilities: Iterable[str] = (),
     modes: Iterable[Mode] = (Mode.DEFAULT, Mode.ALWAYS_SUSPEND),
     timeout_s: float = 30.0,
+    exclusive: bool = False,
 ) -> Callable[[CaseFn], CaseFn]:
     def deco(fn: CaseFn) -> CaseFn:
         register(
@@ -38,6 +39,7 @@ def case(
                 modes=tuple(modes),
                 category=id.split("-", 1)[0],
                 timeout_s=timeout_s,
+                exclusive=exclusive,
             )
         )
         return fn

@@ -27,7 +27,9 @@ async def run_case(case: Case, target: Target, mode: Mode) -> CaseResult:
     started = time.monotonic()
     missing = [c for c in case.capabilities if c not in target.capabilities]
     if missing:
-        return CaseResult(case, mode, Verdict.UNIMPLEMENTED, 0.0, f"capability not declared: {', '.join(missing)}")
+        why = "; ".join(target.lacks_reasons[m] for m in missing if m in target.lacks_reasons)
+        return CaseResult(case, mode, Verdict.UNIMPLEMENTED, 0.0,
+                          f"capability not declared: {', '.join(missing)}" + (f" ({why})" if why else ""))
     if mode not in case.modes:
         return CaseResult(case, mode, Verdict.SKIPPED, 0.0, f"not applicable in mode {mode.value}")
     ctx = CaseContext(target, mode, case.strength)
@@ -78,7 +80,10 @@ async def run_cases(
         if progress is not None:
             progress(r)
 
-    await asyncio.gather(*(one(i) for i in order))
+    await asyncio.gather(*(one(i) for i in order if not cases[i].exclusive))
+    for i in order:  # process-restarting cases run alone, after everything else
+        if cases[i].exclusive:
+            await one(i)
     return [r for r in results if r is not None]
 
 

@@ -8,6 +8,7 @@ once into a cache directory (``.cache/restate`` under the working directory by d
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -78,7 +79,7 @@ class Proc:
 
     def start(self, workdir: Path) -> None:
         self.log_path = workdir / f"{self.name}.log"
-        log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the child for its lifetime
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         env = {**os.environ, **self.env}
         self.popen = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
@@ -93,6 +94,13 @@ class Proc:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL (crash injection) and reap."""
+        p = self.popen
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.wait(10)
 
     def tail(self, n: int = 40) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -187,6 +195,45 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.tail()}" for p in self.procs)
+
+    def control(self) -> StackControl:
+        return StackControl(self)
+
+
+class StackControl:
+    """SIGKILL and restart the processes of a stack the kit started (same ports, same data)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    @property
+    def _services(self) -> Proc:
+        return self.stack.procs[0]
+
+    @property
+    def _server(self) -> Proc:
+        return self.stack.procs[1]
+
+    async def kill_server(self) -> None:
+        await asyncio.to_thread(self._server.kill)
+
+    async def start_server(self) -> None:
+        def go() -> None:
+            self._server.start(self.stack.workdir)
+            wait_http(f"{self.stack.admin}/health", 60, self._server.popen)
+            wait_port(int(self.stack.ingress.rsplit(":", 1)[1]), 30, self._server.popen)
+
+        await asyncio.to_thread(go)
+
+    async def kill_services(self) -> None:
+        await asyncio.to_thread(self._services.kill)
+
+    async def start_services(self) -> None:
+        def go() -> None:
+            self._services.start(self.stack.workdir)
+            wait_port(int(self.stack.services.rsplit(":", 1)[1]), 30, self._services.popen)
+
+        await asyncio.to_thread(go)
 
 
 @contextlib.contextmanager

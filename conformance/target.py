@@ -7,8 +7,18 @@ operator's own deployment) is the business of :mod:`conformance.stack`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .model import CAPABILITIES
+
+
+class ProcessControl(Protocol):
+    """Crash injection for stacks the kit started itself (capability ``process.control``)."""
+
+    async def kill_server(self) -> None: ...
+    async def start_server(self) -> None: ...
+    async def kill_services(self) -> None: ...
+    async def start_services(self) -> None: ...
 
 
 @dataclass
@@ -20,9 +30,16 @@ class Target:
     capabilities: frozenset[str] = field(default_factory=lambda: frozenset(CAPABILITIES))
     # Case id -> reason, for deliberate, documented differences (a profile).
     differences: dict[str, str] = field(default_factory=dict)
+    control: ProcessControl | None = None
+    # capability -> why the target lacks it (shown with UNIMPLEMENTED)
+    lacks_reasons: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ingress = self.ingress.rstrip("/")
         self.admin = self.admin.rstrip("/")
         if self.services:
             self.services = self.services.rstrip("/")
+        if self.control is not None:
+            self.capabilities = self.capabilities | {"process.control"}
+        else:
+            self.capabilities = self.capabilities - {"process.control"}

@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     calls,
     cancel,
     combinators,
+    crash,
     determinism,
     errors,
     idempotency,
