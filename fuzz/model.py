@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .programs import Program, state_name
+from .programs import Program, children, state_name
 
 ANY_EXEC = "*"
+#: ``{ANY_OF: [v0, v1, ...]}`` matches ``[j, actual]`` when ``actual`` matches ``vj`` (a race)
+ANY_OF = "__any_of__"
 COUNTER = "counter"
 CANCEL_CODE = 409
 RUN_FAIL_MESSAGE = "step failed"
@@ -68,11 +70,23 @@ def expected_obs(program: Program) -> list[list[Any]]:
             obs.append([i, expected_output(cmd["program"])])
         elif kind == "call_fail":
             obs.append([i, f"caught:{failure_message(cmd['program'])}"])
+        elif kind == "gather":
+            obs.append([i, [_item_value(item) for item in cmd["items"]]])
+        elif kind == "race":
+            obs.append([i, {ANY_OF: [_item_value(item) for item in cmd["items"]]}])
         elif kind in ("incr", "sleep", "send", "delayed_send", "fail", "cancel"):
             pass
         else:  # pragma: no cover - generator and model disagree
             raise ValueError(f"unknown kind {kind!r} in {pid}")
     return obs
+
+
+def _item_value(item: dict[str, Any]) -> Any:
+    if item["kind"] == "run":
+        return {"exec": ANY_EXEC}
+    if item["kind"] == "call":
+        return expected_output(item["program"])
+    return None  # a sleep
 
 
 def expected_output(program: Program) -> dict[str, Any]:
@@ -83,6 +97,12 @@ def matches(expected: Any, actual: Any) -> bool:
     """Structural equality where :data:`ANY_EXEC` matches any positive integer."""
     if expected == ANY_EXEC:
         return isinstance(actual, int) and not isinstance(actual, bool) and actual >= 1
+    if isinstance(expected, dict) and ANY_OF in expected:
+        options = expected[ANY_OF]
+        return (
+            isinstance(actual, list) and len(actual) == 2 and isinstance(actual[0], int)
+            and 0 <= actual[0] < len(options) and matches(options[actual[0]], actual[1])
+        )
     if isinstance(expected, dict):
         return (
             isinstance(actual, dict)
@@ -110,8 +130,8 @@ def apply_program(program: Program, state: dict[str, dict[str, Any]]) -> None:
             kv.pop(state_name(pid, cmd["name"]), None)
         elif kind == "incr":
             kv[COUNTER] = kv.get(COUNTER, 0) + 1
-        elif kind in ("call", "call_fail", "send", "delayed_send"):
-            apply_program(cmd["program"], state)
+        for child in children(cmd):
+            apply_program(child, state)
 
 
 def final_state(programs: list[Program]) -> dict[str, dict[str, Any]]:

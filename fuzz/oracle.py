@@ -289,6 +289,15 @@ def _check_effects(history: History, done: dict[str, dict[str, Any]]) -> list[di
                         _v("result_not_executed", f"step {step_name(pid, i)} succeeded at "
                            f"execution {n} but fails on the first {cmd['fails']}", pid)
                     )
+            elif kind == "gather" and isinstance(obs.get(i), list):
+                for j, item in enumerate(cmd["items"]):
+                    value = obs[i][j] if j < len(obs[i]) else None
+                    if item["kind"] == "run" and isinstance(value, dict):
+                        step = step_name(pid, i, f":g{j}")
+                        seen = {e.get("n") for e in execs.get(step, [])}
+                        if value.get("exec") not in seen:
+                            out.append(_v("result_not_executed", f"step {step} returned execution "
+                                          f"{value.get('exec')}, the ledger saw {sorted(x for x in seen if x is not None)}", pid))
             elif kind == "saga" and rec.get("status") == "ok":
                 out += _check_saga(pid, i, cmd, execs)
     return out

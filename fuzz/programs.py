@@ -56,14 +56,20 @@ NESTED_KINDS: tuple[str, ...] = (
     "send",  # one-way send
     "delayed_send",  # one-way send with a delay
 )
+#: Kinds that start several durable operations at once and wait on a combinator.
+COMBINATOR_KINDS: tuple[str, ...] = (
+    "gather",  # run/sleep/call futures, all awaited (all_completed); every value observed
+    "race",  # sleep/call futures, the first to complete wins (select); the same on every replay
+)
 #: Program-level endings (not drawn as ordinary commands).
 ENDING_KINDS: tuple[str, ...] = (
     "fail",  # the program ends with a terminal error (top level or a call_fail child)
     "cancel",  # the program blocks on an awakeable nobody resolves; the fuzzer cancels it
 )
-ALL_KINDS: tuple[str, ...] = BASIC_KINDS + NESTED_KINDS + ENDING_KINDS
-#: Leaf programs (children of the deepest interpreter layer) only use these.
-LEAF_KINDS: tuple[str, ...] = BASIC_KINDS
+ALL_KINDS: tuple[str, ...] = BASIC_KINDS + NESTED_KINDS + COMBINATOR_KINDS + ENDING_KINDS
+#: Leaf programs (children of the deepest interpreter layer) only use these; their combinators
+#: hold no calls.
+LEAF_KINDS: tuple[str, ...] = BASIC_KINDS + COMBINATOR_KINDS
 
 STATE_NAMES = ("a", "b", "c")
 OBJECT = "FuzzInterpreter"
@@ -116,7 +122,7 @@ class Gen:
         """Kinds drawable at ``layer``: nested kinds at every interpreter layer ``<= max_depth``."""
         if layer > self.config.max_depth:
             return LEAF_KINDS
-        return BASIC_KINDS + NESTED_KINDS
+        return BASIC_KINDS + NESTED_KINDS + COMBINATOR_KINDS
 
     # ------------------------------------------------------------------ programs
 
@@ -175,6 +181,21 @@ class Gen:
         if kind == "saga":
             steps = self.between(1, 3)
             return {"kind": kind, "steps": steps, "fail_at": self.between(0, steps - 1)}
+        if kind in COMBINATOR_KINDS:
+            leaf = layer > cfg.max_depth
+            menu = (("run", "sleep") if leaf else ("run", "sleep", "call")) if kind == "gather" else (
+                ("sleep",) if leaf else ("sleep", "call"))
+            items: list[Command] = []
+            for j in range(self.between(2, 3) if kind == "gather" else 2):
+                item_kind = self.rng.choice(menu)
+                if item_kind == "sleep":
+                    items.append({"kind": "sleep", "ms": self.between(1, cfg.max_sleep_ms)})
+                elif item_kind == "run":
+                    items.append({"kind": "run"})
+                else:
+                    child = self._program(f"{pid}.{index}g{j}", layer + 1, 2, None, None)
+                    items.append({"kind": "call", "program": child})
+            return {"kind": kind, "items": items}
         if kind in NESTED_KINDS:
             child_id = f"{pid}.{index}"
             ending = "fail" if kind == "call_fail" else None
@@ -197,12 +218,18 @@ class Gen:
 # ---------------------------------------------------------------------- traversal helpers
 
 
+def children(cmd: Command) -> list[Program]:
+    """The programs a command starts (a nested kind's, or a combinator's calls)."""
+    out = [cmd["program"]] if "program" in cmd else []
+    out += [item["program"] for item in cmd.get("items", []) if "program" in item]
+    return out
+
+
 def walk(program: Program) -> list[Program]:
     """The program and all its descendants (pre-order)."""
     out = [program]
     for cmd in program["commands"]:
-        child = cmd.get("program")
-        if child is not None:
+        for child in children(cmd):
             out.extend(walk(child))
     return out
 

@@ -162,6 +162,14 @@ async def _one(ctx: restate.ObjectContext, pid: str, i: int, cmd: dict[str, Any]
         child = cmd["program"]
         delay = timedelta(milliseconds=int(cmd["delay_ms"])) if kind == "delayed_send" else None
         ctx.object_send(interpret, key=child["key"], arg=child, send_delay=delay)
+    elif kind in ("gather", "race"):
+        futures = [_start(ctx, pid, i, j, item) for j, item in enumerate(cmd["items"])]
+        if kind == "gather":
+            await restate.gather(*futures)
+            obs.append([i, [await f for f in futures]])
+        else:
+            name, value = await restate.select(**{f"f{j}": f for j, f in enumerate(futures)})
+            obs.append([i, [int(name[1:]), value]])
     elif kind == "fail":
         raise TerminalError(str(cmd["message"]))
     elif kind == "cancel":
@@ -175,6 +183,17 @@ async def _one(ctx: restate.ObjectContext, pid: str, i: int, cmd: dict[str, Any]
         await never  # nobody resolves it: the fuzzer cancels this invocation
     else:
         raise TerminalError(f"unknown command kind {kind!r}", status_code=400)
+
+
+def _start(ctx: restate.ObjectContext, pid: str, i: int, j: int, item: dict[str, Any]) -> Any:
+    """Start one durable operation of a combinator without awaiting it."""
+    if item["kind"] == "run":
+        step = step_name(pid, i, f":g{j}")
+        return ctx.run(step, executor(step, pid))
+    if item["kind"] == "sleep":
+        return ctx.sleep(timedelta(milliseconds=int(item["ms"])))
+    child = item["program"]
+    return ctx.object_call(interpret, key=child["key"], arg=child)
 
 
 @interpreter.handler("dump", kind="shared")

@@ -62,12 +62,20 @@ class Builder:
                     if c["kind"] == "run_retry":
                         for n in range(1, c["fails"] + 2):
                             self.rec({"type": "exec", "step": step_name(p["id"], i), "owner": p["id"], "n": n})
+                    if c["kind"] == "gather":
+                        for j, item in enumerate(c["items"]):
+                            if item["kind"] == "run":
+                                self.rec({"type": "exec", "step": step_name(p["id"], i, f":g{j}"),
+                                          "owner": p["id"], "n": 1})
                     if c["kind"] == "saga":
                         for s in range(c["fail_at"] + 1):
                             self.rec({"type": "exec", "step": step_name(p["id"], i, f":s{s}"), "owner": p["id"], "n": 1})
                         for s in reversed(range(c["fail_at"])):
                             self.rec({"type": "exec", "step": step_name(p["id"], i, f":c{s}"), "owner": p["id"], "n": 1})
                 obs = _fill(model.expected_obs(p))
+                for o in obs:  # a race: the first item wins
+                    if isinstance(o[1], dict) and model.ANY_OF in o[1]:
+                        o[1] = [0, o[1][model.ANY_OF][0]]
                 # a run_retry succeeds at execution fails+1
                 for o in obs:
                     cmd = p["commands"][o[0]]
@@ -103,6 +111,12 @@ def _sample() -> list[Program]:
         ]),
         _prog("p1", "L0-0", [{"kind": "incr"}, {"kind": "set", "name": "b", "value": 2},
                              {"kind": "awakeable", "value": "v1"}]),
+        _prog("p2", "L0-1", [
+            {"kind": "gather", "items": [{"kind": "run"}, {"kind": "sleep", "ms": 5},
+                                         {"kind": "call", "program": _prog("p2.0g2", "L1-2", [{"kind": "incr"}], 1)}]},
+            {"kind": "race", "items": [{"kind": "call", "program": _prog("p2.1g0", "L1-3", [{"kind": "get", "name": "a"}], 1)},
+                                       {"kind": "sleep", "ms": 5}]},
+        ]),
     ]
 
 
@@ -114,7 +128,7 @@ def test_correct_history_passes() -> None:
     h = Builder(_sample()).build()
     assert check(h) == []
     assert h.final_state == {"L0-0": {"counter": 2, "p1/b": 2}, "L1-0": {"counter": 1, "p0.3/a": 5},
-                             "L1-1": {"counter": 1}}
+                             "L1-1": {"counter": 1}, "L0-1": {}, "L1-2": {"counter": 1}, "L1-3": {}}
 
 
 def test_step_rerun_after_ack_is_caught() -> None:
@@ -235,3 +249,14 @@ def test_overlapping_exclusive_invocations_are_caught() -> None:
     assert "exclusivity" in kinds(check(h))
     h.exchanges[-1]["t_start"] = 3.5  # b after a's last attempt: fine
     assert check(h) == []
+
+
+def test_race_winner_must_be_one_of_the_items() -> None:
+    h = Builder(_sample()).build()
+    done = next(r for r in h.ledger if r["type"] == "done" and r["pid"] == "p2")
+    done["obs"][1][1] = [1, None]  # the sleep won: fine
+    assert check(h) == []
+    done["obs"][1][1] = [1, "late"]  # the sleep cannot have a value
+    assert "wrong_output" in kinds(check(h))
+    done["obs"][1][1] = [2, None]  # there is no third item
+    assert "wrong_output" in kinds(check(h))

@@ -8,6 +8,7 @@ from fuzz import model
 from fuzz.programs import (
     ALL_KINDS,
     BASIC_KINDS,
+    COMBINATOR_KINDS,
     NESTED_KINDS,
     Gen,
     GenConfig,
@@ -34,8 +35,8 @@ def test_between_honours_both_bounds() -> None:
 def test_every_kind_has_weight_at_every_interpreter_depth() -> None:
     g = Gen(3)
     for layer in range(g.config.max_depth + 1):
-        assert set(g.kinds_for(layer)) == set(BASIC_KINDS) | set(NESTED_KINDS)
-    assert set(g.kinds_for(g.config.max_depth + 1)) == set(BASIC_KINDS)
+        assert set(g.kinds_for(layer)) == set(BASIC_KINDS) | set(NESTED_KINDS) | set(COMBINATOR_KINDS)
+    assert set(g.kinds_for(g.config.max_depth + 1)) == set(BASIC_KINDS) | set(COMBINATOR_KINDS)
 
 
 def test_prelude_covers_every_kind_and_depths_are_bounded() -> None:
@@ -57,7 +58,7 @@ def test_nested_kinds_generated_at_every_layer() -> None:
         for p in walk(top):
             for c in p["commands"]:
                 layers_with[c["kind"]].add(p["layer"])
-    for k in BASIC_KINDS:
+    for k in BASIC_KINDS + COMBINATOR_KINDS:
         assert layers_with[k] >= {0, 1, 2, 3}, (k, layers_with[k])
     for k in NESTED_KINDS:
         assert layers_with[k] >= {0, 1, 2}, (k, layers_with[k])
@@ -70,7 +71,7 @@ def test_cancel_programs_start_no_children_and_endings_are_last() -> None:
             if ending in kinds:
                 assert kinds.index(ending) == len(kinds) - 1
         if model.expected_status(top) == "cancelled":
-            assert not set(kinds) & set(NESTED_KINDS)
+            assert not set(kinds) & (set(NESTED_KINDS) | set(COMBINATOR_KINDS))
 
 
 def test_sub_rng_is_independent_per_label() -> None:
