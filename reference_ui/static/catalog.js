@@ -3,7 +3,7 @@
 
 import { getDeployment, getService, getState, listDeployments, listServices } from "./api.js";
 import { add, clear, deploymentHref, errorBox, h, kv, link, serviceHref } from "./dom.js";
-import { fmtJson, fmtTime } from "./format.js";
+import { fmtJson, fmtStateValue, fmtTime } from "./format.js";
 
 function retryText(p) {
   if (!p) return "";
@@ -57,7 +57,7 @@ function stateLookup(svc) {
       const entries = Object.entries(answer.state || {});
       add(out, 
         entries.length
-          ? h("table", { class: "grid state" }, h("tbody", {}, entries.map(([k, v]) => h("tr", {}, h("td", { class: "mono" }, k), h("td", { class: "mono" }, fmtJson(v))))))
+          ? h("table", { class: "grid state" }, h("tbody", {}, entries.map(([k, v]) => h("tr", {}, h("td", { class: "mono" }, k), h("td", { class: "mono" }, fmtStateValue(v))))))
           : h("p", { class: "muted" }, "No state for this key."),
       );
     } catch (err) {

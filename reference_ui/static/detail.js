@@ -4,7 +4,7 @@
 
 import { controlInvocation, getInvocation, getState } from "./api.js";
 import { add, clear, errorBox, h, invocationHref, kv, link, serviceHref } from "./dom.js";
-import { fmtJson, fmtResult, fmtTime } from "./format.js";
+import { fmtResult, fmtStateValue, fmtTime } from "./format.js";
 import { statusBadge } from "./list.js";
 import { isFinished } from "./status.js";
 import { renderTimeline } from "./timeline.js";
@@ -59,7 +59,7 @@ async function stateBox(inv) {
           "table",
           { class: "grid state" },
           h("thead", {}, h("tr", {}, h("th", {}, "key"), h("th", {}, "value"))),
-          h("tbody", {}, entries.map(([k, v]) => h("tr", { dataset: { key: k } }, h("td", { class: "mono" }, k), h("td", { class: "mono" }, fmtJson(v))))),
+          h("tbody", {}, entries.map(([k, v]) => h("tr", { dataset: { key: k } }, h("td", { class: "mono" }, k), h("td", { class: "mono" }, fmtStateValue(v))))),
         ),
       );
     }

@@ -60,3 +60,14 @@ export function payloadOf(entry) {
 export function shorten(text, max = 160) {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
+
+// A state value as the admin API returns it: a tagged payload ({value} or {value_bytes}),
+// shown as its JSON value; anything else as raw JSON.
+export function fmtStateValue(v) {
+  if (v && typeof v === "object" && !Array.isArray(v)) {
+    const keys = Object.keys(v);
+    if (keys.length === 1 && keys[0] === "value") return fmtJson(v.value);
+    if (keys.length === 1 && keys[0] === "value_bytes") return `bytes (base64) ${v.value_bytes}`;
+  }
+  return fmtJson(v);
+}

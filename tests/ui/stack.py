@@ -1,5 +1,6 @@
 """An in-process stack for the UI tests: reference server, the UI in front of its admin API,
-and the tour's services (``examples.tour:app``), all on one event loop on a background thread.
+and the tour's services (``examples.tour``, plus tests/ui/services.py), all on one event loop on a
+background thread.
 
 Why in-process: the UI is mounted exactly as the admin port will serve it
 (``reference_ui.mount`` around the real admin ASGI app) without touching reference_server/,
@@ -59,7 +60,7 @@ class UiStack:
         return url, asyncio.create_task(serve(app, cfg, shutdown_trigger=stop.wait))
 
     async def _main(self) -> None:
-        from examples.tour import app as tour_app
+        from .services import app as tour_app
 
         stop = asyncio.Event()
         self._stop = stop

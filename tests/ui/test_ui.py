@@ -148,9 +148,10 @@ def test_cancel_button_cancels_a_waiting_workflow(stack: UiStack, page: Any) -> 
     page.goto(f"{stack.ui_url}/#/invocations/{inv_id}")
     page.wait_for_selector("#timeline")
     timers = page.locator("#timeline .tl-timer")
-    assert timers.count() == 2
+    wait_for(lambda: timers.count() == 2, 15, "the verification timeout and the first reminder timer")
     assert all("wakes up at" in t for t in timers.all_inner_texts())
-    assert page.locator("#timeline .tl-promise .title").inner_text() == "Await promise «email-verified»"
+    page.wait_for_selector("#timeline .tl-promise")
+    assert page.locator("#timeline .tl-promise .title").first.inner_text() == "Await promise «email-verified»"
     # the first reminder (a 15 s timer) fires and shows up live, without a reload
     page.wait_for_selector("#timeline .tl-item:has-text('Step «remind»')", timeout=40_000)
 
@@ -206,3 +207,49 @@ def test_screenshot_of_a_saga_that_compensated(stack: UiStack, page: Any, artifa
     assert box is not None
     r, g, b = image.pixel(int(box["x"] + box["width"] / 2), int(box["y"] + box["height"] / 2))
     assert r > 150 and g < 100 and b < 100, (r, g, b)
+
+
+def test_running_timers_workflow_with_state_cancelled_from_the_ui_compensates(stack: UiStack, page: Any) -> None:
+    inv_id = stack.send("UiReminderWorkflow/ui-cancel/run", user("Ivy"))
+    page.goto(f"{stack.ui_url}/#/invocations/{inv_id}")
+    page.wait_for_selector("#timeline")
+    # running: reminders arrive live, each after a timer, and the state follows them
+    steps = page.locator("#timeline .tl-step")
+    wait_for(lambda: steps.count() >= 3, 20, "two reminders after the first step")
+    assert page.locator("#timeline .tl-timer").count() >= 2
+    assert "wakes up at" in page.locator("#timeline .tl-timer").first.inner_text()
+    page.wait_for_selector("#state tr[data-key=reminders]")
+    assert '"waiting for verification"' in page.locator("#state tr[data-key=status]").inner_text()
+    assert int(page.locator("#state tr[data-key=reminders] td").nth(1).inner_text()) >= 1
+
+    page.click("#cancel")
+    page.wait_for_selector("h1 .badge[data-status=cancelled]", timeout=20_000)
+    titles = page.locator("#timeline .tl-item .title").all_inner_texts()
+    assert "Cancel requested" in titles
+    assert titles.index("Step «compensate: delete account»") > titles.index("Cancel requested")
+    assert titles[-1] == "Output"
+    page.wait_for_selector("#state tr[data-key=status]:has-text('cancelled, account deleted')")
+    assert stack.invocation(inv_id)["outcome"] == "cancelled"
+
+
+def test_deployments_and_services_pages(stack: UiStack, page: Any) -> None:
+    assert stack.call("SignupWithQueriesWorkflow/svc-jane/run", user("Jane")).json() is True
+    page.goto(f"{stack.ui_url}/#/deployments")
+    page.wait_for_selector("#view[data-page=deployments][data-loaded]")
+    row = page.locator("#deployments tbody tr").first
+    assert stack.sdk_url in row.inner_text()
+    assert "SignupWithQueriesWorkflow" in row.inner_text()
+    row.locator("a.mono").click()
+    page.wait_for_selector("#view[data-page=deployments-detail][data-loaded] #services")
+    assert page.locator("#services tr[data-name=UserService]").count() == 1
+
+    page.goto(f"{stack.ui_url}/#/services")
+    page.wait_for_selector("#view[data-page=services][data-loaded] #services")
+    page.click("#services tr[data-name=SignupWithQueriesWorkflow] td a")
+    page.wait_for_selector("#view[data-page=services-detail][data-loaded] #handlers")
+    handlers = page.locator("#handlers tbody tr").all_inner_texts()
+    assert any(h.startswith("run") for h in handlers) and any(h.startswith("getStatus") for h in handlers)
+    page.fill("#state-key", "svc-jane")
+    page.click("form button[type=submit]")
+    page.wait_for_selector("#state-result td:has-text('created')")
+    assert "Jane" in page.locator("#state-result").inner_text()
