@@ -182,3 +182,31 @@ async def serve(app: FakeServer, port: int, stop: asyncio.Event) -> None:
     config.accesslog = None
     config.errorlog = None
     await hyper_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+
+class ThreadedServer:
+    """Run ``app`` with hypercorn on its own event loop in a daemon thread (for sync tests)."""
+
+    def __init__(self, app: FakeServer) -> None:
+        import threading
+
+        from ..stack import free_port, wait_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._stop = asyncio.Event()
+            self._loop.run_until_complete(serve(app, self.port, self._stop))
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        wait_port(self.port, 10)
+
+    def close(self) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)

@@ -81,4 +81,4 @@ def test_ignoring_server_fails_every_case() -> None:
     # SKIPPED only: cases for the always-suspend mode, and re-registration (no services URL here).
     skipped = {k for k, r in results.items() if r.verdict is Verdict.SKIPPED}
     assert all(Mode.DEFAULT not in results[k].case.modes or k == "ADM-004" for k in skipped), skipped
-    assert all(r.wire_log or r.verdict is Verdict.SKIPPED for r in results.values())
+    assert all(r.wire_log or r.verdict in (Verdict.SKIPPED, Verdict.UNIMPLEMENTED) for r in results.values())
