@@ -25,7 +25,7 @@ from . import exclusions as excl_mod
 from . import profile as profile_mod
 from .model import CaseResult, Mode, Verdict
 from .registry import select
-from .report import write_reports
+from .report import matrix_md, write_reports
 from .runner import run_cases, summarize
 from .stack import StackError, register, started, started_services
 from .target import Target
@@ -77,19 +77,20 @@ def run(
     ingress: Annotated[str | None, typer.Option(help="ingress URL of a running implementation")] = None,
     admin: Annotated[str | None, typer.Option(help="admin URL of a running implementation")] = None,
     services: Annotated[str | None, typer.Option(help="URL of the test services (registered via admin)")] = None,
-    target: Annotated[str, typer.Option(help="reference | restate (started by the kit) | url")] = "reference",
+    target: Annotated[str, typer.Option(help="reference | restate: the stack the kit starts itself")] = "reference",
     only: Annotated[list[str] | None, typer.Option(help="case or requirement id glob (repeatable)")] = None,
-    mode: Annotated[str, typer.Option(help="default | always-suspend | all")] = "all",
-    report: Annotated[Path | None, typer.Option(help="write index.json, junit.xml, summary.md here")] = None,
+    mode: Annotated[str | None, typer.Option(
+        help="default | always-suspend | all (default: all for stacks the kit starts, default for --ingress)")] = None,
+    report: Annotated[Path, typer.Option(help="write index.json, junit.xml, summary.md here")] = Path("conformance-report"),
     exclusions: Annotated[Path | None, typer.Option(help="known failures (YAML/JSON); exit 1 only on new ones")] = None,
     profile: Annotated[str | None, typer.Option(help="profile name or file (capabilities, differences)")] = None,
     concurrency: Annotated[int, typer.Option(help="cases run at once")] = 24,
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
 ) -> None:
     """Run the server-conformance cases and exit non-zero on any (new) FAIL."""
-    modes = _modes(mode)
-    excl = excl_mod.load(exclusions)
     external = ingress is not None or admin is not None
+    modes = _modes(mode or ("default" if external else "all"))
+    excl = excl_mod.load(exclusions)
     if external and not (ingress and admin):
         raise typer.BadParameter("--ingress and --admin go together")
     kind = "url" if external else target
@@ -103,9 +104,9 @@ def run(
                 register(admin.rstrip("/"), services.rstrip("/"))
             tgt = Target(prof.name if profile else "implementation", ingress, admin, services, prof.capabilities,
                          prof.differences, None, prof.lacks_reasons)
-            if m is Mode.ALWAYS_SUSPEND and len(modes) > 1:
-                console.print("[yellow]note[/]: an external target runs in whatever mode it was started in; "
-                              "the always-suspend pass reuses it")
+            if m is Mode.ALWAYS_SUSPEND:
+                console.print("[yellow]note[/]: the kit cannot switch an external target's mode; start it in "
+                              "always-suspend mode yourself for this pass")
             results += _run_mode(tgt, m, only or [], concurrency, quiet)
             continue
         if kind not in ("reference", "restate"):
@@ -123,7 +124,7 @@ def run(
     elapsed = time.monotonic() - started_at
     console.print(f"{len(results)} case runs in {elapsed:.1f}s")
     name = prof.name if kind == "url" else kind
-    if report is not None:
+    if report:
         write_reports(report, name, [m.value for m in modes], results, select(only or []), prof.differences)
         if exclusions is not None or any(r.verdict is Verdict.FAIL for r in results):
             excl_mod.write_new(report / "exclusions.new.yaml", excl_mod.ratchet(excl, results))
@@ -136,6 +137,23 @@ def run(
         console.print(f"[red]{len(new_fails)} failing case run(s)[/]: "
                       + ", ".join(sorted({f'{r.case.id}' for r in new_fails})))
         raise typer.Exit(1)
+
+
+@app.command("compare")
+def compare(
+    reports: Annotated[list[Path], typer.Argument(help="report directories (each with index.json)")],
+    out: Annotated[Path | None, typer.Option(help="write the markdown matrix here (default: stdout)")] = None,
+) -> None:
+    """A case x implementation matrix from several reports (``run --report DIR``)."""
+    docs: dict[str, dict[str, object]] = {}
+    for d in reports:
+        doc = json.loads((d / "index.json").read_text())
+        docs[f"{doc.get('implementation', d.name)} ({d.name})"] = doc
+    md = "# Conformance matrix\n\n" + matrix_md(docs)
+    if out is None:
+        sys.stdout.write(md)
+    else:
+        out.write_text(md)
 
 
 @app.command("list")
