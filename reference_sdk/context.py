@@ -97,15 +97,15 @@ def _bytes_payload(arg: bytes | None) -> Payload:
         return RawValue(bytes(arg))
 
 
-def sleep_future(session: Session, delta: timedelta, name: str | None) -> SleepFuture:
-    wake = session.clock_ms() + max(0, int(delta.total_seconds() * 1000))
-    _cmd, leaf = session.guard(lambda: session.machine.sleep(wake, name))
-    return SleepFuture(session, leaf, lambda r: from_payload(r) and None)
-
-
 def _failure_or_none(r: Result) -> None:
     if isinstance(r, Failure):
         raise TerminalError(r.message, r.code, r.metadata)
+
+
+def sleep_future(session: Session, delta: timedelta, name: str | None) -> SleepFuture:
+    wake = session.clock_ms() + max(0, int(delta.total_seconds() * 1000))
+    _cmd, leaf = session.guard(lambda: session.machine.sleep(wake, name))
+    return SleepFuture(session, leaf, _failure_or_none)
 
 
 class Context:
@@ -114,10 +114,6 @@ class Context:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._random: _random.Random | None = None
-
-    @property
-    def _m(self) -> Any:
-        return self._session.machine
 
     # ------------------------------------------------------------------ not allowed here
 
