@@ -64,13 +64,13 @@ def _verify_command(user_id: str, verification_secret: str) -> str:
 
 
 def send_verification_email(user_id: str, user: User, verification_secret: str) -> None:
-    print(f"Verification email sent: {user.email}")
-    print(f"To verify, run: {_verify_command(user_id, verification_secret)}")
+    print(f"Verification email sent: {user.email} (to verify, run the command below)")
+    print(_verify_command(user_id, verification_secret))
 
 
 def send_reminder_email(user_id: str, user: User, verification_secret: str) -> None:
-    print(f"Reminder email sent: {user.email}")
-    print(f"To verify, run: {_verify_command(user_id, verification_secret)}")
+    print(f"Reminder email sent: {user.email} (to verify, run the command below)")
+    print(_verify_command(user_id, verification_secret))
 
 
 def activate_user(user_id: str) -> None:
