@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
         workdir: Annotated[Path | None, typer.Option(help="Keep data and logs here (default: a temp dir).")] = None,
         profile: Annotated[Path | None, typer.Option(help="Profile our stack at c=16 with py-spy into DIR.")] = None,
         profile_seconds: Annotated[float, typer.Option(help="Length of the profiled load.")] = 20.0,
+        profile_concurrency: Annotated[int, typer.Option(help="Concurrency of the profiled load.")] = 16,
     ) -> None:
         """Benchmark the reference stack against Restate 1.7.12 + restate-sdk 1.2.0 (loopback)."""
         from dataclasses import replace
@@ -55,7 +56,9 @@ def register(app: typer.Typer) -> None:
         if profile is not None:
             from benchmarks.profile import profile_reference
 
-            summary = asyncio.run(profile_reference(profile, profile_seconds, workdir, typer.echo))
+            summary = asyncio.run(profile_reference(profile, profile_seconds, workdir, typer.echo,
+                                                    concurrency=profile_concurrency))
+            (profile / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
             typer.echo(json.dumps(summary, indent=2))
             return
         plan = runner.QUICK if quick else runner.FULL
