@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
                 ingress_port=ingress_port,
                 admin_port=admin_port,
                 always_suspend=always_suspend,
+                exit_on_store_failure=True,
                 retention_ms=parse_duration_ms(retention),
                 retry=RetryPolicy(
                     initial_interval_ms=parse_duration_ms(retry_initial),

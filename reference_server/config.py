@@ -24,3 +24,6 @@ class ServerConfig:
     #: how long one attempt (one HTTP request to the SDK) may take
     attempt_timeout_s: float = 600.0
     db_file: str = "durable.sqlite3"
+    #: a failed commit leaves memory ahead of the store: exit (the CLI) so that a restart
+    #: recovers from the store, or (library use) refuse every request with 503
+    exit_on_store_failure: bool = False

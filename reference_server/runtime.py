@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -87,6 +88,7 @@ class Runtime:
             for _ in range(INVOKER_POOLS)
         ]
         self.attempts = 0
+        self.broken = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -118,6 +120,12 @@ class Runtime:
             await client.aclose()
         await self.store.close()
 
+    def _fail_stop(self, exc: BaseException) -> None:
+        log.critical("a commit failed; the in-memory state is ahead of the store: %r", exc)
+        self.broken = True
+        if self.config.exit_on_store_failure:
+            os._exit(70)
+
     def _spawn(self, coro: Any) -> None:
         if self._closing:
             coro.close()
@@ -135,7 +143,11 @@ class Runtime:
 
     async def _settle(self, effects: list[Effect]) -> None:
         """Commit the engine's batch (always: it is also a barrier), then act."""
-        await self.store.commit(self.engine.take_batch())
+        try:
+            await self.store.commit(self.engine.take_batch())
+        except Exception as exc:
+            self._fail_stop(exc)
+            raise
         for effect in effects:
             if isinstance(effect, Invoke):
                 self._spawn(self._attempt(effect))

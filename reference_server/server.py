@@ -70,9 +70,14 @@ class Server:
         self.ingress_port = ingress_sock.getsockname()[1]
         self.admin_port = admin_sock.getsockname()[1]
         limit = self.config.max_body_bytes
+        runtime = self.runtime
+
+        def broken() -> bool:
+            return runtime.broken
+
         apps = (
-            (asgi_app(Ingress(self.runtime), limit), ingress_sock),
-            (asgi_app(Admin(self.runtime), limit), admin_sock),
+            (asgi_app(Ingress(runtime), limit, broken), ingress_sock),
+            (asgi_app(Admin(runtime), limit, broken), admin_sock),
         )
         for app, sock in apps:
             cfg = Config()

@@ -680,6 +680,7 @@ class Engine:
         inv.awaiting = None
         inv.pending = []
         self._touch(inv)
+        self._ops.append(ops.DeleteTimersOf(inv.id))
         for wid, wcid in inv.waiters:
             self._notify(wid, completion(wcid, result))
         for cid, name in inv.promise_waits.items():

@@ -127,6 +127,7 @@ ERROR_NAMES = {
     415: "UNSUPPORTED_MEDIA_TYPE",
     470: "NOT_READY",
     500: "INTERNAL",
+    503: "UNAVAILABLE",
 }
 
 
@@ -143,7 +144,9 @@ def error_response(
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def asgi_app(handle: Handler, max_body: int) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+def asgi_app(
+    handle: Handler, max_body: int, broken: Callable[[], bool] = lambda: False
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while True:
@@ -157,6 +160,8 @@ def asgi_app(handle: Handler, max_body: int) -> Callable[[Scope, Receive, Send],
             return
         request = Request.from_scope(scope, receive, max_body)
         try:
+            if broken():
+                raise HttpError(503, "the store failed; restart the server")
             response = await handle(request)
         except HttpError as exc:
             response = error_response(exc.status, exc.message, exc.headers, exc.name)

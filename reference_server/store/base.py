@@ -85,6 +85,13 @@ class DeleteTimer:
 
 
 @dataclass(frozen=True, slots=True)
+class DeleteTimersOf:
+    """Every timer of a finished invocation (a months-long sleep need not outlive it)."""
+
+    invocation_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class PutDeployment:
     id: str
     uri: str
@@ -102,6 +109,7 @@ Op = (
     | DeletePromises
     | PutTimer
     | DeleteTimer
+    | DeleteTimersOf
     | PutDeployment
 )
 

@@ -26,6 +26,7 @@ from .base import (
     DeleteInvocation,
     DeletePromises,
     DeleteTimer,
+    DeleteTimersOf,
     Op,
     PutDeployment,
     PutInvocation,
@@ -81,6 +82,7 @@ CREATE TABLE IF NOT EXISTS timers (
     kind TEXT NOT NULL,
     completion_id INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS timers_invocation ON timers (invocation_id);
 CREATE TABLE IF NOT EXISTS deployments (
     id TEXT PRIMARY KEY,
     uri TEXT NOT NULL,
@@ -344,6 +346,8 @@ def _apply(conn: sqlite3.Connection, op: Op) -> None:
         )
     elif isinstance(op, DeleteTimer):
         conn.execute("DELETE FROM timers WHERE id = ?", (op.id,))
+    elif isinstance(op, DeleteTimersOf):
+        conn.execute("DELETE FROM timers WHERE invocation_id = ?", (op.invocation_id,))
     elif isinstance(op, DeleteInvocation):
         conn.execute("DELETE FROM journal WHERE invocation_id = ?", (op.id,))
         conn.execute("DELETE FROM timers WHERE invocation_id = ?", (op.id,))

@@ -30,7 +30,10 @@ def test_calls_runs_sleeps_and_children(stack: Stack) -> None:
     assert r.status_code == 200 and r.json() == "hello bob"
     assert r.headers["x-restate-id"].startswith("inv_")
     assert c.post("/restate/call/Greeter/steps", json=4).json() == 6
-    assert c.post("/restate/call/Greeter/nap", json=50).json() == "rested"
+    t0 = time.monotonic()
+    assert c.post("/restate/call/Greeter/nap", json=300).json() == "rested"
+    elapsed = time.monotonic() - t0
+    assert 0.3 <= elapsed < 0.3 + 0.5, elapsed  # never early; fired promptly
     assert c.post("/restate/call/Greeter/callgreet", json="x").json() == "hello x"
     assert c.post("/Greeter/greet", json="legacy").json() == "hello legacy"
 
