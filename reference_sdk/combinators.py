@@ -75,22 +75,21 @@ async def gather(*futures: DurableFuture[Any]) -> list[DurableFuture[Any]]:
 
 
 async def first_succeeded(*futures: DurableFuture[Any]) -> Any:
-    """The value of the first future to succeed; if all fail, the first failure (journal order)."""
+    """The value of the first future to succeed; if all fail, the last failure (JRN-COMB-1)."""
+    if not futures:
+        raise ValueError("first_succeeded needs at least one future")
     remaining = list(futures)
-    first_error: TerminalError | None = None
+    last_error: TerminalError | None = None
     while remaining:
         await _block("first_succeeded_or_all_failed", remaining)
-        done = sorted((f for f in remaining if f.is_completed()), key=_order)
-        for f in done:
+        for f in sorted((f for f in remaining if f.is_completed()), key=_order):
             try:
                 return await f
             except TerminalError as exc:
-                first_error = first_error or exc
+                last_error = exc
         remaining = [f for f in remaining if not f.is_completed()]
-    assert first_error is not None or not futures
-    if first_error is None:
-        raise ValueError("first_succeeded needs at least one future")
-    raise first_error
+    assert last_error is not None
+    raise last_error
 
 
 async def all_succeeded(*futures: DurableFuture[Any]) -> list[Any]:

@@ -591,8 +591,12 @@ def test_first_succeeded_and_timeout() -> None:
         a = ctx.run_typed("a", fail)
         b = ctx.run_typed("b", lambda: "ok")
         won = await restate.first_succeeded(a, b)
+        def fail2() -> None:
+            time.sleep(0.1)  # completes after "c": the last failure is the one raised
+            raise restate.TerminalError("f2")
+
         try:
-            await restate.first_succeeded(ctx.run_typed("c", fail), ctx.run_typed("d", fail))
+            await restate.first_succeeded(ctx.run_typed("c", fail), ctx.run_typed("d", fail2))
         except restate.TerminalError as e:
             lost = e.message
         slow = ctx.promise("never").value() if False else ctx.awakeable()[1]
@@ -605,7 +609,7 @@ def test_first_succeeded_and_timeout() -> None:
         return [won, lost, timed, quick]
 
     inv = go([svc], "S", "h")
-    assert output_of(inv).result == Value(["ok", "f1", "408", 5])
+    assert output_of(inv).result == Value(["ok", "f2", "408", 5])
 
 
 # ---------------------------------------------------------------------- cancellation, invocations
