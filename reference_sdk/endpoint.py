@@ -58,8 +58,17 @@ def _json_response(status: int, obj: object) -> HttpResponse:
     return HttpResponse(status, (("content-type", "application/json"),), orjson.dumps(obj))
 
 
+_ERROR_NAMES = {
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_PROTOCOL_VERSION",
+}
+
+
 def _error(status: int, message: str) -> HttpResponse:
-    return _json_response(status, {"code": status, "message": message})
+    """An error body (spec/07, ``schemas/error.json``)."""
+    return _json_response(status, {"code": status, "name": _ERROR_NAMES.get(status, "INTERNAL"), "message": message})
 
 
 def _accepts_manifest(accept: str | None) -> bool:

@@ -142,7 +142,8 @@ def test_http_errors() -> None:
              headers={"content-type": "application/vnd.durable.invocation.v9+ndjson"})
     assert r.status_code == 415 and "v1" in r.json()["message"]
     r = call(app, "POST", "/invoke/Nope/greet", content=b"", headers={"content-type": CT})
-    assert r.status_code == 404 and r.json()["code"] == 404
+    assert r.status_code == 404 and r.json()["code"] == 404 and r.json()["name"] == "NOT_FOUND"
+    validate_body("error", r.json())
     assert call(app, "GET", "/elsewhere").status_code == 404
     assert call(app, "GET", "/health").status_code == 404
     assert call(app, "POST", "/invoke/Greeter/greet/extra", content=b"", headers={"content-type": CT}).status_code == 404
