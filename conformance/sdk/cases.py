@@ -358,12 +358,12 @@ def _model(cmds: list[dict[str, Any]]) -> list[Any]:
     return out
 
 
-def _property(t: SdkContext, strategy: Any, check: Callable[[Any], Any]) -> Any:
+def _property(t: SdkContext, strategy: Any, check: Callable[[Any], Any], case_id: str) -> Any:
     from hypothesis import HealthCheck, given, seed, settings
 
     from ..cases.properties import _seed
 
-    s = _seed()
+    s = _seed(case_id)
     failures: list[str] = []
     loop = asyncio.new_event_loop()
 
@@ -404,7 +404,7 @@ async def prop_programs(t: SdkContext) -> None:
             t.wire.entries.extend(ctx.wire.entries[-6:])
             await ctx.aclose()
 
-    await asyncio.to_thread(_property, t, PROGRAMS, check)
+    await asyncio.to_thread(_property, t, PROGRAMS, check, "SDK-090")
 
 
 @sdk_case("SDK-091", "mutating one recorded command is detected as a mismatch (570)",
@@ -428,4 +428,4 @@ async def prop_mutation(t: SdkContext) -> None:
         finally:
             await ctx.aclose()
 
-    await asyncio.to_thread(_property, t, PROGRAMS, check)
+    await asyncio.to_thread(_property, t, PROGRAMS, check, "SDK-091")
