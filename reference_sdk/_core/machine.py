@@ -67,7 +67,7 @@ from durable.protocol.messages import (
 
 from . import awaits
 from .awaits import AwaitTree, Combine, Delivered, Leaf
-from .diff import comparable, determinism_view, mismatch
+from .diff import determinism_view, mismatch
 from .ids import encode_awakeable_id
 
 C = TypeVar("C", bound=Command)
@@ -503,4 +503,4 @@ class Machine:
         )
 
 
-__all__ = ["CallHandles", "Machine", "PollOutcome", "comparable"]
+__all__ = ["CallHandles", "Machine", "PollOutcome"]
