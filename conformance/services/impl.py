@@ -653,6 +653,3 @@ def _accepts(cls: Any, name: str) -> bool:
     except (TypeError, ValueError):
         return False
 
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false")
