@@ -277,16 +277,29 @@ def results_section() -> str:
             out.append(f"| {mode} | " + " | ".join(str(summary.get(v, 0)) for v in verdicts) + " |")
         out.append("")
         bad = [c for c in rep.get("cases", []) if c.get("verdict") != "PASS"]
+        reasons = _profile_reasons(path.parent.name)
         if bad:
-            out += ["Not passing:", "", "| case | mode | verdict | message |", "|---|---|---|---|"]
+            out += ["Not passing:", "", "| case | mode | verdict | message | documented difference |",
+                    "|---|---|---|---|---|"]
             for c in sorted(bad, key=lambda c: (c.get("id", ""), c.get("mode", ""))):
                 msg = _cell(str(c.get("message", "")))[:240]
                 cid = str(c.get("id", ""))
-                out.append(f"| [{cid}](cases.md#{cid.lower()}) | {c.get('mode', '')} | {c.get('verdict', '')} | {msg} |")
+                why = _cell(reasons.get(cid, ""))
+                out.append(f"| [{cid}](cases.md#{cid.lower()}) | {c.get('mode', '')} | {c.get('verdict', '')} | {msg} | {why} |")
             out.append("")
         else:
             out += ["Every case passed.", ""]
     return "\n".join(out)
+
+
+def _profile_reasons(name: str) -> dict[str, str]:
+    """The kit profile's documented differences (conformance/profiles/NAME.json), by case id."""
+    path = REPO / "conformance" / "profiles" / f"{name}.json"
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    reasons: dict[str, str] = {str(k): str(v) for k, v in (data.get("differences") or {}).items()}
+    return reasons
 
 
 BENCHMARKS_STUB = """# Benchmarks
