@@ -4,7 +4,7 @@
 
 import { controlInvocation, getInvocation, getState } from "./api.js";
 import { add, clear, errorBox, h, invocationHref, kv, link, serviceHref } from "./dom.js";
-import { fmtResult, fmtStateValue, fmtTime } from "./format.js";
+import { fmtDuration, fmtResult, fmtStateValue, fmtTime } from "./format.js";
 import { statusBadge } from "./list.js";
 import { isFinished } from "./status.js";
 import { renderTimeline } from "./timeline.js";
@@ -23,6 +23,7 @@ function summary(inv) {
     ["modified", fmtTime(inv.modified_at)],
     ["scheduled at", inv.scheduled_at ? fmtTime(inv.scheduled_at) : null],
     ["completed", inv.completed_at ? fmtTime(inv.completed_at) : null],
+    [inv.completed_at ? "took" : "running for", fmtDuration(Date.parse(inv.completed_at || new Date().toISOString()) - Date.parse(inv.created_at))],
     ["failed attempts", inv.retry_count ? String(inv.retry_count) : null],
     ["journal entries", String(inv.journal_length ?? 0)],
   ]);

@@ -12,7 +12,9 @@ const LIMIT = 1000;
 
 export function statusBadge(inv) {
   const s = displayStatus(inv);
-  return h("span", { class: `badge status-${s}`, "data-status": s }, s);
+  const f = inv.last_failure;
+  const title = f ? `last error ${f.code ?? ""}: ${f.message ?? ""}` : undefined;
+  return h("span", { class: `badge status-${s}`, "data-status": s, title }, s);
 }
 
 function row(inv) {
