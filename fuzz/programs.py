@@ -87,7 +87,7 @@ def sub_rng(seed: int, label: str) -> random.Random:
 class GenConfig:
     """Bounds of the generator. ``max_depth`` counts interpreter layers below the top (L0)."""
 
-    keys_per_layer: int = 16
+    keys_per_layer: int = 64
     max_depth: int = 2
     min_commands: int = 1
     max_commands: int = 8

@@ -113,7 +113,9 @@ class Stack:
             if self.config.always_suspend:
                 argv.append("--always-suspend")
             if self.config.server_argv is None:
-                argv += ["--log-level", self.config.server_log_level]
+                # retries capped at 1 s (default 10 s): under a kill every few seconds the default
+                # backoff leaves most invocations waiting instead of being exercised
+                argv += ["--log-level", self.config.server_log_level, "--retry-max", "1s"]
             self.server = Proc("server", argv, admin_port, wd / "server.log", cwd=ROOT)
             self.server.start()
             self.ingress = f"http://127.0.0.1:{ingress_port}"
