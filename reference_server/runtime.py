@@ -199,7 +199,17 @@ class Runtime:
             fut.set_result(result)
         else:
             self._waiters.setdefault(inv_id, []).append(fut)
+            fut.add_done_callback(lambda f: self._forget_waiter(inv_id, f))
         return fut
+
+    def _forget_waiter(self, inv_id: str, fut: asyncio.Future[Json]) -> None:
+        """A client that went away (its future cancelled) no longer holds memory."""
+        if fut.cancelled():
+            futs = self._waiters.get(inv_id)
+            if futs is not None and fut in futs:
+                futs.remove(fut)
+                if not futs:
+                    del self._waiters[inv_id]
 
     async def lookup(self, inv_id: str) -> Inv | None:
         facts = await self.facts([inv_id])
