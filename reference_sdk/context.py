@@ -12,9 +12,8 @@ import random as _random
 import time as _time
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, ParamSpec, TypeVar, overload
 
 import orjson
 
@@ -28,12 +27,12 @@ from durable.protocol.messages import (
     Void,
 )
 
-from ._core import RunRetryPolicy
-from ._core.awaits import Leaf
 from ._core.ids import decode_awakeable_id
 from ._shell import Session
 from .exceptions import TerminalError
 from .futures import CallFuture, DurableFuture, ReadyFuture, SendHandle, SleepFuture
+from .options import Request, RunOptions
+from .promise import DurablePromise, make_promise
 from .serde import DefaultSerde, Serde, from_payload, return_hint, to_payload
 from .service import HandlerSpec, handler_spec
 
@@ -41,43 +40,6 @@ T = TypeVar("T")
 P = ParamSpec("P")
 I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
-
-
-def _ms(d: timedelta | None) -> int | None:
-    return None if d is None else int(d.total_seconds() * 1000)
-
-
-@dataclass(frozen=True)
-class RunOptions(Generic[T]):
-    """Per-step options of ``ctx.run_typed`` (the retry policy is applied by the SDK)."""
-
-    serde: Serde[T] = field(default_factory=DefaultSerde)
-    type_hint: type[T] | None = None
-    max_attempts: int | None = None
-    max_duration: timedelta | None = None
-    initial_retry_interval: timedelta | None = None
-    max_retry_interval: timedelta | None = None
-    retry_interval_factor: float | None = None
-    max_retry_duration: timedelta | None = None
-
-    def policy(self) -> RunRetryPolicy:
-        return RunRetryPolicy(
-            max_attempts=self.max_attempts,
-            max_duration_ms=_ms(self.max_duration if self.max_duration is not None else self.max_retry_duration),
-            initial_interval_ms=_ms(self.initial_retry_interval),
-            max_interval_ms=_ms(self.max_retry_interval),
-            factor=self.retry_interval_factor,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """The invocation's request: id, headers and raw body."""
-
-    id: str
-    headers: Mapping[str, str]
-    body: bytes
-    attempt_headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def _payload_bytes(p: Result) -> bytes:
@@ -478,54 +440,13 @@ class ObjectContext(ObjectSharedContext):
         s.guard(lambda: s.machine.clear_all_state())
 
 
-class DurablePromise(Generic[T]):
-    """A workflow-scoped promise: resolved once, awaited by any handler of the workflow."""
-
-    def __init__(self, session: Session, name: str, serde: Serde[T] | None, type_hint: type[T] | None) -> None:
-        self._session = session
-        self.name = name
-        self._serde = serde
-        self._hint = type_hint
-
-    def value(self) -> DurableFuture[T]:
-        s = self._session
-        leaf = s.guard(lambda: s.machine.get_promise(self.name))
-        return DurableFuture(s, leaf, lambda r: from_payload(r, self._hint, self._serde))
-
-    def resolve(self, value: T) -> DurableFuture[None]:
-        payload = to_payload(value, self._hint, self._serde)
-        result: Value | RawValue = payload if isinstance(payload, Value | RawValue) else Value(None)
-        return self._complete(result)
-
-    def reject(self, message: str, code: int = 500) -> DurableFuture[None]:
-        return self._complete(Failure(code, message))
-
-    def _complete(self, result: Value | RawValue | Failure) -> DurableFuture[None]:
-        s = self._session
-        leaf: Leaf = s.guard(lambda: s.machine.complete_promise(self.name, result))
-        return DurableFuture(s, leaf, _failure_or_none)
-
-    def peek(self) -> DurableFuture[T | None]:
-        s = self._session
-        leaf = s.guard(lambda: s.machine.peek_promise(self.name))
-        return DurableFuture(s, leaf, lambda r: from_payload(r, self._hint, self._serde))
-
-    def __await__(self) -> Any:
-        return self.value().__await__()
-
-
-def _promise(session: Session, name: str, serde: Serde[T], type_hint: type[T] | None) -> DurablePromise[T]:
-    custom = None if isinstance(serde, DefaultSerde) and serde.type_hint is None else serde
-    return DurablePromise(session, name, custom, type_hint)
-
-
 class WorkflowSharedContext(ObjectSharedContext):
     """A workflow's shared handlers: read state, await or complete promises."""
 
     def promise(
         self, name: str, serde: Serde[T] = DefaultSerde(), type_hint: type[T] | None = None  # noqa: B008
     ) -> DurablePromise[T]:
-        return _promise(self._session, name, serde, type_hint)
+        return make_promise(self._session, name, serde, type_hint)
 
 
 class WorkflowContext(ObjectContext):
@@ -534,7 +455,7 @@ class WorkflowContext(ObjectContext):
     def promise(
         self, name: str, serde: Serde[T] = DefaultSerde(), type_hint: type[T] | None = None  # noqa: B008
     ) -> DurablePromise[T]:
-        return _promise(self._session, name, serde, type_hint)
+        return make_promise(self._session, name, serde, type_hint)
 
 
 def make_context(session: Session) -> Context:
