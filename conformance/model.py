@@ -48,6 +48,10 @@ CAPABILITIES: dict[str, str] = {
     "ingress.body_limit": "request bodies over 32 MiB are refused with 413",
     "services.retry_policy": "per-service invocation retry policy from the manifest",
     "workflows": "workflow services (run once per key, promises, shared handlers)",
+    "admin.state": "GET /services/{service}/state/{key} reads a key's stored state",
+    "admin.list_invocations": "GET /invocations lists invocations with filters",
+    "admin.purge": "PATCH /invocations/{id}/purge",
+    "admin.openapi": "GET /openapi.json on the admin port",
     "process.control": "the kit can SIGKILL and restart the server and the services (stacks it started itself)",
 }
 

@@ -14,6 +14,8 @@ from . import (  # noqa: F401
     errors,
     idempotency,
     ingress,
+    more_admin,
+    more_ingress,
     objects,
     promises,
     properties,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import random
 from datetime import timedelta
 from typing import Any

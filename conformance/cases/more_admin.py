@@ -1,0 +1,126 @@
+"""Admin API edge cases: error bodies, kill/cancel/purge status codes, state, listing, dry runs."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..context import CaseContext
+from ..registry import case
+
+
+@case("ADM-009", "an unknown admin path answers 404", requirements=["ADM-GEN-4"])
+async def unknown_path(t: CaseContext) -> None:
+    t.must_eq((await t.admin_get("/no/such/path")).status_code, 404, "status")
+
+
+@case("ADM-010", "admin error bodies carry a code equal to the HTTP status", requirements=["ADM-GEN-2"])
+async def error_body(t: CaseContext) -> None:
+    r = await t.admin_get("/services/NoSuchService")
+    t.must_eq(r.status_code, 404, "status")
+    t.must_eq(r.json().get("code"), 404, "body code")
+
+
+@case("ADM-011", "kill of a completed invocation answers 409, of an unknown one 404", requirements=["ADM-KILL-2"],
+      capabilities=["admin.kill"])
+async def kill_codes(t: CaseContext) -> None:
+    inv = await t.send_ok("TestUtilsService", "echo", 1, idempotency_key=t.uid("ik"))
+    await t.attach(inv)
+    t.must_eq((await t.kill(inv)).status_code, 409, "kill of a completed invocation")
+    bogus = await t.send_ok("TestUtilsService", "echo", 2)
+    await t.attach(bogus)
+    unknown = bogus[:-4] + ("AAAA" if not bogus.endswith("AAAA") else "BBBB")
+    t.must((await t.kill(unknown)).status_code in (404,), "kill of an unknown invocation must be 404")
+
+
+@case("ADM-012", "a repeated cancel answers 202 again", requirements=["ADM-CANCEL-4"], capabilities=["admin.cancel"])
+async def cancel_twice(t: CaseContext) -> None:
+    inv = await t.send_ok("Interpreter", "run", {"commands": [
+        {"op": "try", "body": [{"op": "sleep", "ms": 60000}], "catch": [{"op": "sleep", "ms": 1000}]}]},
+        key=t.uid(), idempotency_key=t.uid("ik"))
+    await asyncio.sleep(0.3)
+    r1 = await t.cancel(inv)
+    r2 = await t.cancel(inv)
+    t.must_eq((r1.status_code, r2.status_code), (202, 202), "cancel statuses")
+    await t.attach(inv)
+
+
+@case("ADM-013", "a malformed JSON registration body answers 400", requirements=["ADM-GEN-3"])
+async def bad_json(t: CaseContext) -> None:
+    r = await t.http.post(f"{t.target.admin}/deployments", content=b"{nope", headers={"content-type": "application/json"})
+    t.must_eq(r.status_code, 400, "status")
+
+
+@case("ADM-014", "the state of an object key can be read through the admin API", requirements=["ADM-STATE-1"],
+      capabilities=["admin.state"])
+async def state_read(t: CaseContext) -> None:
+    key = t.uid()
+    await t.call_ok("Counter", "add", 3, key=key)
+    r = await t.admin_get(f"/services/Counter/state/{key}")
+    t.must_eq(r.status_code, 200, "status")
+    body = r.json()
+    t.must_eq((body.get("service"), body.get("key")), ("Counter", key), "service and key")
+    t.must_eq(body.get("state", {}).get("counter"), {"value": 3}, "state entry")
+
+
+@case("ADM-015", "a malformed invocation id answers 400 on the admin API", requirements=["ADM-INV-6"],
+      capabilities=["admin.get_invocation"])
+async def bad_invocation_id(t: CaseContext) -> None:
+    t.must_eq((await t.admin_get("/invocations/not-an-id")).status_code, 400, "status")
+
+
+@case("ADM-016", "GET /invocations filters by service and key", requirements=["ADM-INV-2"],
+      capabilities=["admin.list_invocations"])
+async def list_invocations(t: CaseContext) -> None:
+    key = t.uid()
+    await t.call_ok("Counter", "add", 1, key=key)
+    r = await t.http.get(f"{t.target.admin}/invocations", params={"service": "Counter", "key": key})
+    t.must_eq(r.status_code, 200, "status")
+    items = r.json().get("invocations", [])
+    t.must(len(items) == 1, f"expected exactly one invocation for the key, got {len(items)}")
+
+
+@case("ADM-017", "purge: 409 while running, 200 once completed, then the result is gone", requirements=["ADM-PURGE-1", "ADM-PURGE-2"],
+      capabilities=["admin.purge"])
+async def purge(t: CaseContext) -> None:
+    inv = await t.send_ok("Interpreter", "run", {"commands": [{"op": "sleep", "ms": 600}]}, key=t.uid(),
+                          idempotency_key=t.uid("ik"))
+    r = await t.http.patch(f"{t.target.admin}/invocations/{inv}/purge")
+    t.must_eq(r.status_code, 409, "purge while running")
+    await t.attach(inv)
+    r = await t.http.patch(f"{t.target.admin}/invocations/{inv}/purge")
+    t.must_eq(r.status_code, 200, "purge once completed")
+
+    async def out() -> int:
+        return int((await t.output(inv)).status_code)
+
+    await t.eventually(out, lambda s: s == 404, 10, "output of a purged invocation is 404")
+
+
+@case("ADM-018", "GET /openapi.json answers the OpenAPI document", requirements=["ADM-GEN-5"],
+      capabilities=["admin.openapi"])
+async def openapi(t: CaseContext) -> None:
+    r = await t.admin_get("/openapi.json")
+    t.must_eq(r.status_code, 200, "status")
+    t.must(str(r.json().get("openapi", "")).startswith("3.1"), f"openapi version {r.text[:80]}")
+
+
+@case("ADM-019", "a dry-run registration stores nothing", requirements=["ADM-DEP-6"])
+async def dry_run(t: CaseContext) -> None:
+    if not t.target.services:
+        raise t.skip("services URL unknown")
+    before = (await t.admin_get("/deployments")).json().get("deployments", [])
+    r = await t.admin_post("/deployments", {"uri": t.target.services, "dry_run": True, "force": True})
+    t.must(r.status_code in (200, 201), f"status {r.status_code} {r.text[:200]}")
+    after = (await t.admin_get("/deployments")).json().get("deployments", [])
+    t.must_eq(len(after), len(before), "number of deployments after a dry run")
+
+
+@case("ADM-020", "completing a promise twice fails with 409", requirements=["ERR-CODE-4", "JRN-PROMISE-4"],
+      capabilities=["workflows"])
+async def promise_twice_code(t: CaseContext) -> None:
+    key = t.uid()
+    inv = await t.send_ok("PromiseWorkflow", "run", {"await": ["p"]}, key=key)
+    await t.call_ok("PromiseWorkflow", "resolve", {"name": "p", "value": 1}, key=key)
+    r = await t.call("PromiseWorkflow", "resolve", {"name": "p", "value": 2}, key=key)
+    t.must_eq(r.status_code, 409, "status of the second resolution")
+    await t.attach(inv)

@@ -1,0 +1,139 @@
+"""Ingress edge cases: input checks, delays, idempotency with differing bodies, workflow targets."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from ..context import CaseContext
+from ..registry import case
+
+VALID = ["ingress.input_validation"]
+
+
+@case("ING-021", "an empty body for a handler that requires input is answered 400", requirements=["ING-VALID-5"],
+      capabilities=VALID)
+async def empty_required(t: CaseContext) -> None:
+    r = await t.http.post(f"{t.target.ingress}/restate/call/Counter/{t.uid()}/add")
+    t.must_eq(r.status_code, 400, "status")
+
+
+@case("ING-022", "a content type the handler does not accept is answered 415", requirements=["ING-VALID-6"],
+      capabilities=VALID)
+async def wrong_content_type(t: CaseContext) -> None:
+    r = await t.http.post(f"{t.target.ingress}/restate/call/Counter/{t.uid()}/add", content=b"1",
+                          headers={"content-type": "application/xml"})
+    t.must_eq(r.status_code, 415, "status")
+
+
+@case("ING-023", "a JSON body that breaks the handler's input schema is answered 400", requirements=["ING-VALID-4"],
+      capabilities=VALID)
+async def schema_invalid(t: CaseContext) -> None:
+    key = t.uid()
+    r = await t.call("Counter", "add", "not-a-number", key=key)
+    t.must_eq(r.status_code, 400, "status")
+    t.must_eq(await t.call_ok("Counter", "get", key=key), 0, "nothing ran")
+
+
+@case("ING-024", "an unparsable delay is answered 400 and nothing runs", requirements=["ING-DELAY-4"],
+      capabilities=["ingress.delayed_send"])
+async def bad_delay(t: CaseContext) -> None:
+    key = t.uid()
+    r = await t.send("Counter", "add", 1, key=key, delay="soon")
+    t.must_eq(r.status_code, 400, "status")
+    await asyncio.sleep(0.3)
+    t.must_eq(await t.call_ok("Counter", "get", key=key), 0, "counter")
+
+
+@case("ING-025", "a delayed send to a workflow's run uses up the key at acceptance", requirements=["ING-DELAY-6"],
+      capabilities=["ingress.delayed_send", "workflows"])
+async def delayed_workflow(t: CaseContext) -> None:
+    key = t.uid()
+    r1 = await t.send("PromiseWorkflow", "run", {"await": []}, key=key, delay="1s")
+    t.must_eq(r1.status_code, 202, f"delayed send status ({r1.text[:200]})")
+    r2 = await t.send("PromiseWorkflow", "run", {"await": []}, key=key)
+    t.must_eq((r2.status_code, r2.json().get("status")), (202, "PreviouslyAccepted"), "second submission")
+
+
+@case("ING-026", "a duplicate idempotent request with another body resolves to the first invocation",
+      requirements=["ING-IDEMP-6"])
+async def duplicate_other_body(t: CaseContext) -> None:
+    key, ik = t.uid(), t.uid("ik")
+    a = await t.call_ok("Counter", "add", 1, key=key, idempotency_key=ik)
+    b = await t.call_ok("Counter", "add", 5, key=key, idempotency_key=ik)
+    t.must_eq(b, a, "answer to the duplicate with another body")
+    t.must_eq(await t.call_ok("Counter", "get", key=key), 1, "counter")
+
+
+@case("ING-027", "an idempotency key on a workflow's run is answered 400", requirements=["ING-IDEMP-7"],
+      capabilities=["workflows"])
+async def idempotent_workflow(t: CaseContext) -> None:
+    r = await t.send("PromiseWorkflow", "run", {"await": []}, key=t.uid(), idempotency_key=t.uid("ik"))
+    t.must_eq(r.status_code, 400, "status")
+
+
+@case("ING-028", "a workflow's shared handler is callable before its run is submitted", requirements=["ING-WF-4"],
+      capabilities=["workflows"])
+async def shared_before_run(t: CaseContext) -> None:
+    key = t.uid()
+    r = await t.call("BlockAndWaitWorkflow", "getState", key=key)
+    t.must_eq(r.status_code, 200, "status")
+    t.must(not r.content or r.json() is None, f"state of an unsubmitted workflow: {r.text[:100]}")
+    await t.send_ok("BlockAndWaitWorkflow", "run", "later", key=key)
+
+    async def st() -> object:
+        return await t.call_ok("BlockAndWaitWorkflow", "getState", key=key)
+
+    await t.eventually(st, lambda v: v == "later", 10, "state once the run was submitted")
+    await t.call_ok("BlockAndWaitWorkflow", "unblock", "x", key=key)
+
+
+@case("ING-029", "attach with a target body that breaks the schema is answered 400", requirements=["ING-ATTACH-4"])
+async def bad_target(t: CaseContext) -> None:
+    r = await t.attach_target({"target": "nonsense", "x": 1})
+    t.must_eq(r.status_code, 400, "status")
+
+
+@case("ING-030", "attach to a workflow whose run was never submitted is answered 404", requirements=["ING-ATTACH-7"],
+      capabilities=["workflows"])
+async def attach_unsubmitted(t: CaseContext) -> None:
+    r = await t.attach_target({"target": "workflow", "workflowName": "BlockAndWaitWorkflow", "workflowKey": t.uid()})
+    t.must_eq(r.status_code, 404, "status")
+
+
+@case("ING-031", "a cancelled invocation is answered 409 'cancelled', a killed one 409 'killed'", requirements=["ING-ERR-4"],
+      capabilities=["admin.cancel", "admin.kill"])
+async def cancelled_killed_messages(t: CaseContext) -> None:
+    prog = {"commands": [{"op": "sleep", "ms": 60000}]}
+    c = await t.send_ok("Interpreter", "run", prog, key=t.uid(), idempotency_key=t.uid("ik"))
+    k = await t.send_ok("Interpreter", "run", prog, key=t.uid(), idempotency_key=t.uid("ik"))
+    await asyncio.sleep(0.3)
+    await t.cancel(c)
+    await t.kill(k)
+    rc, rk = await t.attach(c), await t.attach(k)
+    t.must_eq((rc.status_code, rk.status_code), (409, 409), "statuses")
+    t.must_eq(rc.json().get("message"), "cancelled", "message of the cancelled invocation")
+    t.must_eq(rk.json().get("message"), "killed", "message of the killed invocation")
+
+
+@case("ING-032", "an invocation continues when the calling client disconnects", requirements=["ING-CALL-5"])
+async def client_disconnect(t: CaseContext) -> None:
+    key, ik = t.uid(), t.uid("ik")
+    prog = {"commands": [{"op": "sleep", "ms": 800}, {"op": "increment", "key": "n"}]}
+    try:
+        await t.call("Interpreter", "run", prog, key=key, idempotency_key=ik, timeout=0.3)
+        raise t.fail("the call answered before the handler's 800 ms sleep")
+    except httpx.TimeoutException:
+        pass
+    r = await t.attach_target({"target": "idempotentInvocation", "service": "Interpreter", "key": key, "handler": "run",
+                               "idempotencyKey": ik})
+    t.must_eq((r.status_code, r.json()), (200, [None, 1]), "attach after the disconnect")
+
+
+@case("ING-033", "a failure code outside 400..599 is answered as HTTP 500 with the code in the body",
+      requirements=["ING-CALL-4", "ERR-BODY-1"])
+async def odd_code(t: CaseContext) -> None:
+    r = await t.call("Failing", "terminallyFailingCall", {"errorMessage": "odd", "code": 600}, key=t.uid())
+    t.must_eq(r.status_code, 500, "HTTP status")
+    t.must_eq(r.json().get("code"), 600, "body code")
