@@ -89,7 +89,7 @@ async def version_415(t: SdkContext) -> None:
 
 
 @sdk_case("SDK-006", "a plain call ends with output and end, in the negotiated content type",
-          requirements=["WIRE-NEG-3", "WIRE-RESP-1", "WIRE-RESP-5", "JRN-CMD-7"])
+          requirements=["WIRE-NEG-3", "WIRE-RESP-1", "WIRE-RESP-5", "JRN-CMD-7", "WIRE-WARM-6", "WIRE-HTTP-2"])
 async def echo(t: SdkContext) -> None:
     ans = await t.invoke("TestUtilsService", "echo", [inp({"a": [1, None]})])
     t.must_eq(ans.status, 200, "status")
@@ -107,7 +107,7 @@ async def no_start(t: SdkContext) -> None:
 
 
 @sdk_case("SDK-008", "a warm resume of a session the SDK does not hold answers resume_miss only",
-          requirements=["WIRE-WARM-5"])
+          requirements=["WIRE-WARM-5", "WIRE-RESP-7"])
 async def resume_miss(t: SdkContext) -> None:
     journal = [inp(prog({"op": "sleep", "ms": 10})), {"type": "sleep", "completion_id": 1, "wake_up_time_ms": 1},
                {"type": "completion", "completion_id": 1, "void": True}]
@@ -263,7 +263,7 @@ async def sleep_resumes(t: SdkContext) -> None:
 
 
 @sdk_case("SDK-042", "first-completed suspends on every branch and picks the completed one",
-          requirements=["JRN-SUSP-2", "JRN-SUSP-3", "JRN-DELIV-4"])
+          requirements=["JRN-SUSP-2", "JRN-SUSP-3", "JRN-DELIV-4", "WIRE-AWAIT-3"])
 async def select_tree(t: SdkContext) -> None:
     p = prog({"op": "await", "mode": "first", "of": [{"sleep": 10000}, {"sleep": 10}]})
     ans = await t.invoke("Interpreter", "run", [inp(p)], key="k", state={})
@@ -387,7 +387,7 @@ def _property(t: SdkContext, strategy: Any, check: Callable[[Any], Any], case_id
 
 
 @sdk_case("SDK-090", "random programs driven to completion agree with a model, and replay reproduces the output",
-          requirements=["JRN-REPLAY-1", "JRN-REPLAY-9", "JRN-RUN-2", "WIRE-MSG-7"], timeout_s=120)
+          requirements=["JRN-REPLAY-1", "JRN-REPLAY-9", "JRN-RUN-2", "WIRE-MSG-7", "WIRE-RESP-3", "WIRE-RESP-4", "WIRE-MSG-6", "WIRE-RESP-2", "JRN-CID-3"], timeout_s=120)
 async def prop_programs(t: SdkContext) -> None:
     async def check(cmds: list[dict[str, Any]]) -> str | None:
         ctx = SdkContext(t.target, t.mode)
@@ -429,3 +429,126 @@ async def prop_mutation(t: SdkContext) -> None:
             await ctx.aclose()
 
     await asyncio.to_thread(_property, t, PROGRAMS, check, "SDK-091")
+
+
+# ---------------------------------------------------------------- framing and protocol violations
+
+
+async def _violation(t: SdkContext, body: bytes, what: str) -> None:
+    r = await t.post_raw("TestUtilsService", "echo", body)
+    t.must_eq(r.status_code, 200, f"status for {what} (answered in-band)")
+    last = orjson.loads(r.content.strip().split(b"\n")[-1])
+    t.must_eq((last.get("type"), last.get("code")), ("error", 571), f"terminator for {what}")
+
+
+def _start(n: int = 1) -> dict[str, Any]:
+    return {"type": "start", "invocation_id": "inv_sdkconformance", "service": "TestUtilsService", "handler": "echo",
+            "attempt_id": "a1", "journal_length": n, "resume_from": 0, "random_seed": 1, "retry_count": 0,
+            "retry_duration_ms": 0}
+
+
+@sdk_case("SDK-060", "media types are compared case-insensitively, ignoring parameters", requirements=["WIRE-NEG-4"])
+async def media_type(t: SdkContext) -> None:
+    body = orjson.dumps(_start()) + b"\n" + orjson.dumps(inp(1)) + b"\n"
+    r = await t.post_raw("TestUtilsService", "echo", body,
+                         content_type="Application/VND.durable.invocation.v1+NDJSON; charset=utf-8")
+    t.must_eq(r.status_code, 200, "status")
+
+
+@sdk_case("SDK-061", "a frame that is not JSON is a protocol violation (571)", requirements=["WIRE-FRAME-5", "ERR-PV-1"])
+async def not_json(t: SdkContext) -> None:
+    await _violation(t, orjson.dumps(_start()) + b"\n{not json\n", "a non-JSON frame")
+
+
+@sdk_case("SDK-062", "an unknown message type is a protocol violation (571)", requirements=["WIRE-MSG-2"])
+async def unknown_type(t: SdkContext) -> None:
+    await _violation(t, orjson.dumps(_start()) + b"\n" + orjson.dumps({"type": "teleport", "index": 0}) + b"\n",
+                     "an unknown type")
+
+
+@sdk_case("SDK-063", "an unknown field is a protocol violation (571)", requirements=["WIRE-MSG-3"])
+async def unknown_field(t: SdkContext) -> None:
+    await _violation(t, orjson.dumps(_start()) + b"\n" + orjson.dumps({**inp(1), "index": 0, "surprise": 1}) + b"\n",
+                     "an unknown field")
+
+
+@sdk_case("SDK-064", "a body whose entries do not match journal_length is a protocol violation (571)",
+          requirements=["WIRE-REQ-2", "WIRE-REQ-12"])
+async def short_body(t: SdkContext) -> None:
+    await _violation(t, orjson.dumps(_start(3)) + b"\n" + orjson.dumps({**inp(1), "index": 0}) + b"\n", "a short journal")
+
+
+@sdk_case("SDK-065", "a truncated body (no final line feed) is a protocol violation (571)", requirements=["WIRE-FRAME-3"])
+async def truncated(t: SdkContext) -> None:
+    await _violation(t, orjson.dumps(_start()) + b"\n" + orjson.dumps({**inp(1), "index": 0}), "a truncated body")
+
+
+# ---------------------------------------------------------------- awakeables and signals
+
+
+def _awk_decode(aid: str) -> Any:
+    import base64
+
+    raw = aid.removeprefix("awk_")
+    return orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+
+
+@sdk_case("SDK-070", "an awakeable writes no command, uses signal 17 and an id built from the invocation id",
+          requirements=["JRN-SIG-2", "JRN-SIG-3", "JRN-SIG-6"])
+async def awakeable(t: SdkContext) -> None:
+    inv = "inv_sdkawakeable01"
+    ans = await t.invoke("Interpreter", "run", [inp(prog({"op": "awakeable", "holder": "h"}))], key="k", state={},
+                         invocation_id=inv)
+    types = [c["type"] for c in ans.commands]
+    t.must_eq(types, ["send"], "commands (only the one-way call handing the id to AwakeableHolder)")
+    param = ans.commands[0]["parameter"]
+    aid = param.get("value") if "value" in param else orjson.loads(__import__("base64").b64decode(param["value_bytes"]))
+    t.must(isinstance(aid, str) and aid.startswith("awk_"), f"awakeable id {aid!r}")
+    t.must_eq(_awk_decode(str(aid)), [inv, 17], "decoded awakeable id")
+    sigs = set(ans.terminator.get("awaiting", {}).get("signal_ids", []))
+    t.must(17 in sigs and sigs <= {1, 17}, f"suspension must await signal 17 (and at most cancel): {sigs}")
+
+
+@sdk_case("SDK-071", "a signal notification resolves the awakeable; the first of duplicates wins",
+          requirements=["JRN-SIG-4", "JRN-SIG-5"])
+async def awakeable_resolved(t: SdkContext) -> None:
+    p = prog({"op": "awakeable", "holder": "h"})
+    first = await t.invoke("Interpreter", "run", [inp(p)], key="k", state={}, invocation_id="inv_sdkawakeable02")
+    send = {k: v for k, v in first.commands[0].items() if k != "index"}
+    journal = [inp(p), send, {"type": "signal", "signal_id": 17, "value": "first"},
+               {"type": "signal", "signal_id": 17, "value": "second"}]
+    ans = await t.invoke("Interpreter", "run", journal, key="k", state={}, invocation_id="inv_sdkawakeable02")
+    out = ans.command("output")
+    t.must(out is not None and out.get("value") == ["first"], f"output {out}")
+
+
+@sdk_case("SDK-072", "cancellation is forwarded to pending calls (send_signal 1) but not to sends",
+          requirements=["JRN-CANCEL-9", "JRN-CANCEL-5"])
+async def cancel_forwarding(t: SdkContext) -> None:
+    p = prog({"op": "send", "service": "Counter", "handler": "add", "key": "x", "input": 1},
+             {"op": "call", "service": "Counter", "handler": "add", "key": "y", "input": 1})
+    first = await t.invoke("Interpreter", "run", [inp(p)], key="k", state={}, invocation_id="inv_sdkcancel01")
+    cmds = [{k: v for k, v in c.items() if k != "index"} for c in first.commands]
+    t.must_eq([c["type"] for c in cmds], ["send", "call"], "commands")
+    send, call = cmds
+    journal = [inp(p), send, call,
+               {"type": "completion", "completion_id": send["invocation_id_completion_id"], "invocation_id": "inv_sent"},
+               {"type": "completion", "completion_id": call["invocation_id_completion_id"], "invocation_id": "inv_called"},
+               {"type": "signal", "signal_id": 1, "void": True}]
+    ans = await t.invoke("Interpreter", "run", journal, key="k", state={}, invocation_id="inv_sdkcancel01")
+    signals = [c for c in ans.commands if c["type"] == "send_signal"]
+    t.must_eq([(s["target_invocation_id"], s["signal_id"]) for s in signals], [("inv_called", 1)], "send_signal commands")
+    out = ans.command("output")
+    t.must(out is not None and out.get("failure", {}).get("code") == 409, f"output {out}")
+
+
+@sdk_case("SDK-073", "a retryable run failure ends the attempt with error naming the run and the next delay",
+          requirements=["JRN-RETRY-7", "JRN-RETRY-8", "JRN-RETRY-11"])
+async def run_retry_error(t: SdkContext) -> None:
+    ans = await t.invoke("Failing", "sideEffectSucceedsAfterGivenAttempts", [inp(1000)], key=t.uid(), state={})
+    term = ans.terminator
+    t.must_eq(term.get("type"), "error", "terminator")
+    run = ans.command("run")
+    t.must(run is not None, f"no run command: {ans.frames}")
+    t.must_eq(term.get("related_command_index"), run["index"] if run else None, "related_command_index")
+    t.must_eq(term.get("next_retry_delay_ms"), 10, "next_retry_delay_ms (initial interval 10 ms)")

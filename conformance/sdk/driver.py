@@ -126,6 +126,10 @@ class SdkContext(CaseContext):
             errors = iter_message_errors(obj)
             self.must(not errors, f"frame {n} ({obj.get('type') if isinstance(obj, dict) else obj!r}) breaks its schema: "
                                   f"{'; '.join(errors[:3])}")
+            self.must(obj.get("type") not in ("input", "start", "completion", "signal"),
+                      f"the SDK sent a {obj.get('type')} frame (WIRE-RESP-3, WIRE-RESP-4)")
+            nulls = [k for k, v in obj.items() if v is None and k != "value"]
+            self.must(not nulls, f"{obj.get('type')} sends optional field(s) {nulls} as null (WIRE-MSG-6)")
             ans.frames.append(obj)
         self.must(ans.terminator, f"the response does not end with a terminator: {[f.get('type') for f in ans.frames]}")
         self.must(sum(1 for f in ans.frames if f.get("type") in TERMINATORS) == 1, "more than one terminator (WIRE-RESP-1)")
