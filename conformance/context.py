@@ -96,7 +96,7 @@ class CaseContext:
         headers: dict[str, str] | None = None,
         idempotency_key: str | None = None,
         legacy: bool = False,
-        timeout: float = 30.0,
+        timeout: float | httpx.Timeout = 30.0,
     ) -> httpx.Response:
         content, hdrs = self._body(body, raw)
         hdrs.update(headers or {})
