@@ -232,6 +232,8 @@ class FaultProxy:
         self._n = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._conn_tasks: set[asyncio.Task[Any]] = set()
+        self._conns: set[asyncio.StreamWriter] = set()
         self.port = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -244,11 +246,17 @@ class FaultProxy:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        # end open server-side connections by closing them (cancelling a connection's task
+        # makes asyncio's stream callback log a spurious CancelledError)
+        for w in list(self._conns):
+            w.transport.abort()
         for t in list(self._tasks):
+            if t not in self._conn_tasks:
+                t.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
+        for t in list(self._tasks):  # still forwarding upstream after 2 s
             t.cancel()
-        for t in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await t
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
@@ -264,6 +272,8 @@ class FaultProxy:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
+            self._conn_tasks.add(task)
+        self._conns.add(writer)
         conn = h11.Connection(h11.SERVER)
         try:
             while True:
@@ -289,6 +299,8 @@ class FaultProxy:
         finally:
             if task is not None:
                 self._tasks.discard(task)
+                self._conn_tasks.discard(task)
+            self._conns.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
 
