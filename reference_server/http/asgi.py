@@ -7,6 +7,7 @@ dropped connection.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -82,6 +83,12 @@ class Request:
                 break
         self._body = b"".join(chunks)
         return self._body
+
+    async def drain(self) -> None:
+        """Read an unread body so that the connection can be kept alive for the next request."""
+        if self._body is None:
+            with contextlib.suppress(HttpError):
+                await self.body()
 
     async def json(self) -> Json:
         body = await self.body()
@@ -168,6 +175,8 @@ def asgi_app(
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = error_response(500, "internal server error")
+        if response.status != 413:
+            await request.drain()
         await response.send(send)
 
     return app

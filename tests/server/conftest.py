@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,11 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fakesdk import AppThread, FakeSdk, build_app
-
 from reference_server import ServerThread
+
+from .fakesdk import AppThread, FakeSdk, build_app
 
 
 @dataclass

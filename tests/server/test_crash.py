@@ -14,7 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
-from fakesdk import AppThread, build_app
+
+from .fakesdk import AppThread, build_app
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 6

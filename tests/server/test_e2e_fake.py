@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import Stack
-from fakesdk import AppThread, build_app
 
 from reference_server import ServerThread, ids
+
+from .conftest import Stack
+from .fakesdk import AppThread, build_app
 
 
 def wait_until(fn: Any, timeout: float = 10.0) -> Any:

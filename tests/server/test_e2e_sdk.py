@@ -6,9 +6,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakesdk import AppThread
 
 from reference_server import ServerThread
+
+from .fakesdk import AppThread
 
 tour = pytest.importorskip("examples.tour")
 

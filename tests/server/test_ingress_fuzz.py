@@ -7,11 +7,12 @@ import asyncio
 from pathlib import Path
 
 import httpx
-from conftest import Stack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reference_server import Server
+
+from .conftest import Stack
 
 SEGMENTS = st.sampled_from(
     ["restate", "call", "send", "attach", "output", "awakeables", "Greeter", "greet", "Counter",
