@@ -21,17 +21,21 @@ ANY_EXEC = "*"
 ANY_OF = "__any_of__"
 COUNTER = "counter"
 CANCEL_CODE = 409
+KILL_CODE = 409
 RUN_FAIL_MESSAGE = "step failed"
 SAGA_FAIL_MESSAGE = "saga step failed"
 
 
 def expected_status(program: Program) -> str:
-    """``ok``, ``failed`` (ends with ``fail``) or ``cancelled`` (ends with ``cancel``)."""
+    """``ok``, ``failed`` (ends with ``fail``), ``cancelled`` (ends with ``cancel``) or
+    ``killed`` (ends with ``kill``)."""
     cmds = program["commands"]
     if cmds and cmds[-1]["kind"] == "fail":
         return "failed"
     if cmds and cmds[-1]["kind"] == "cancel":
         return "cancelled"
+    if cmds and cmds[-1]["kind"] == "kill":
+        return "killed"
     return "ok"
 
 
@@ -74,7 +78,7 @@ def expected_obs(program: Program) -> list[list[Any]]:
             obs.append([i, [_item_value(item) for item in cmd["items"]]])
         elif kind == "race":
             obs.append([i, {ANY_OF: [_item_value(item) for item in cmd["items"]]}])
-        elif kind in ("incr", "sleep", "send", "delayed_send", "fail", "cancel"):
+        elif kind in ("incr", "sleep", "send", "delayed_send", "fail", "cancel", "kill"):
             pass
         else:  # pragma: no cover - generator and model disagree
             raise ValueError(f"unknown kind {kind!r} in {pid}")

@@ -147,6 +147,10 @@ def _check_liveness_and_outputs(
     out: list[dict[str, Any]] = []
     deadline = history.heal_time + history.liveness_bound_s
     for top in applied:
+        outcome = history.outcomes[top["id"]]
+        if model.expected_status(top) == "killed":
+            out += _check_killed(top, outcome, done.get(top["id"]))
+            continue
         for p in walk(top):
             pid = p["id"]
             rec = done.get(pid)
@@ -162,9 +166,22 @@ def _check_liveness_and_outputs(
             if rec.get("t", 0.0) > deadline:
                 out.append(_v("lost_invocation", "completed only after the liveness bound", pid))
             out += _check_output(p, rec)
-        outcome = history.outcomes[top["id"]]
         out += _check_client(top, outcome, done.get(top["id"]))
     return out
+
+
+def _check_killed(p: Program, outcome: ClientOutcome, rec: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A killed program never runs handler code again (no ``done`` marker) and its result, as
+    a client sees it, is a 409 failure."""
+    pid = p["id"]
+    if rec is not None:
+        return [_v("wrong_output", f"killed, yet its handler ended ({rec.get('status')})", pid)]
+    att = outcome.attach
+    if att is None or att.get("status") == "unknown":
+        return [_v("lost_invocation", f"killed, but attaching to it did not answer: {att}", pid)]
+    if att.get("status") != "failed" or att.get("code") != model.KILL_CODE:
+        return [_v("client_output_mismatch", f"killed, but attach returned {att}", pid)]
+    return []
 
 
 def _check_output(p: Program, rec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -197,7 +214,7 @@ def _check_client(
             return [_v("client_output_mismatch", f"attach returned {att}", pid)]
     elif att.get("status") != "failed":
         return [_v("client_output_mismatch", f"attach returned {att}, expected a failure", pid)]
-    elif status == "cancelled" and att.get("code") != model.CANCEL_CODE:
+    elif status in ("cancelled", "killed") and att.get("code") != model.CANCEL_CODE:
         return [_v("client_output_mismatch", f"cancelled, but attach returned {att}", pid)]
     elif status == "failed" and att.get("message") != model.failure_message(p):
         return [_v("client_output_mismatch", f"attach returned {att}", pid)]

@@ -65,6 +65,7 @@ COMBINATOR_KINDS: tuple[str, ...] = (
 ENDING_KINDS: tuple[str, ...] = (
     "fail",  # the program ends with a terminal error (top level or a call_fail child)
     "cancel",  # the program blocks on an awakeable nobody resolves; the fuzzer cancels it
+    "kill",  # the same, but the fuzzer kills it (admin API): no further attempt, no handler code
 )
 ALL_KINDS: tuple[str, ...] = BASIC_KINDS + NESTED_KINDS + COMBINATOR_KINDS + ENDING_KINDS
 #: Leaf programs (children of the deepest interpreter layer) only use these; their combinators
@@ -96,6 +97,7 @@ class GenConfig:
     max_delay_ms: int = 800
     fail_probability: float = 0.08
     cancel_probability: float = 0.05
+    kill_probability: float = 0.03
 
 
 class Gen:
@@ -135,9 +137,12 @@ class Gen:
             ending = force_kind
         elif force_kind is None:
             r = self.rng.random()
-            if r < self.config.cancel_probability:
+            c, k = self.config.cancel_probability, self.config.kill_probability
+            if r < c:
                 ending = "cancel"
-            elif r < self.config.cancel_probability + self.config.fail_probability:
+            elif r < c + k:
+                ending = "kill"
+            elif r < c + k + self.config.fail_probability:
                 ending = "fail"
         forced = force_kind if force_kind not in ENDING_KINDS else None
         return self._program(pid, 0, self.config.max_commands, forced, ending)
@@ -147,7 +152,7 @@ class Gen:
     ) -> Program:
         n = self.between(self.config.min_commands if layer == 0 else 0, max_commands)
         kinds = self.kinds_for(layer)
-        if ending == "cancel":
+        if ending in ("cancel", "kill"):
             # Cancellation propagates to in-flight children; keep the model exact by not
             # starting children (calls or sends) in a program that will be cancelled.
             kinds = BASIC_KINDS
@@ -157,8 +162,8 @@ class Gen:
         commands = [self.command(kind, pid, i, layer) for i, kind in enumerate(chosen)]
         if ending == "fail":
             commands.append({"kind": "fail", "message": f"planned failure of {pid}"})
-        elif ending == "cancel":
-            commands.append({"kind": "cancel"})
+        elif ending in ("cancel", "kill"):
+            commands.append({"kind": ending})
         return {"id": pid, "key": self.key(layer), "layer": layer, "commands": commands}
 
     def command(self, kind: str, pid: str, index: int, layer: int) -> Command:

@@ -77,6 +77,8 @@ class Run:
     events: list[dict[str, Any]] = field(default_factory=list)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     handled: set[str] = field(default_factory=set)
+    by_id: dict[str, Program] = field(default_factory=dict)
+    killed: set[str] = field(default_factory=set)
     stop_at: float = 0.0
     hard_deadline: float = 0.0
 
@@ -166,6 +168,7 @@ async def _drive(r: Run, client: httpx.AsyncClient) -> None:
     async def client_loop() -> None:
         while (p := next_program()) is not None:
             r.programs.append(p)
+            r.by_id[p["id"]] = p
             r.done_events[p["id"]] = asyncio.Event()
             await _submit(r, client, p)
             if r.outcomes[p["id"]].accept == "ok":
@@ -189,7 +192,7 @@ async def _submit(r: Run, client: httpx.AsyncClient, p: Program) -> None:
     url = f"{r.stack.client_ingress}/FuzzInterpreter/{quote(p['key'])}/interpret/send"
     headers = {"idempotency-key": f"fuzz-{r.config.seed}-{pid}"}
     gives_up = (sub_rng(r.config.seed, f"give-up:{pid}").random() < GIVE_UP_PROBABILITY
-                and model.expected_status(p) != "cancelled")
+                and model.expected_status(p) not in ("cancelled", "killed"))
     deadline = time.monotonic() + SUBMIT_DEADLINE_S
     written = False
     while time.monotonic() < deadline:
@@ -241,7 +244,10 @@ def _on_record(r: Run, rec: dict[str, Any]) -> None:
         ident = f"cancel:{rec.get('pid')}"
         if ident not in r.handled:
             r.handled.add(ident)
-            r.spawn(_cancel(r, str(rec.get("pid"))))
+            pid = str(rec.get("pid"))
+            top = r.by_id.get(pid)
+            kill = top is not None and model.expected_status(top) == "killed"
+            r.spawn(_cancel(r, pid, kill))
 
 
 def _done(r: Run, pid: str) -> bool:
@@ -304,18 +310,26 @@ async def _resolve_promise(r: Run, rec: dict[str, Any]) -> None:
     await _retrying(r, attempt, owner, f"promise {key}")
 
 
-async def _cancel(r: Run, pid: str) -> None:
+async def _cancel(r: Run, pid: str, kill: bool = False) -> None:
+    """Cancel (or kill) a blocked program through the admin API (cancel falls back to the
+    helper service, i.e. ``ctx.cancel_invocation``, where the admin API has no cancel)."""
     async def attempt(client: httpx.AsyncClient) -> bool:
         outcome = r.outcomes.get(pid)
         if outcome is None or outcome.invocation_id is None:
             return False
         inv = outcome.invocation_id
-        resp = await client.patch(f"{r.stack.admin}/invocations/{inv}/cancel")
-        if resp.status_code in (404, 405):
+        resp = await client.patch(f"{r.stack.admin}/invocations/{inv}/{'kill' if kill else 'cancel'}")
+        if resp.status_code in (404, 405) and not kill:
             resp = await client.post(f"{r.stack.ingress}/FuzzHelper/cancel", json=inv)
-        return resp.status_code < 300 or resp.status_code == 409
+        ok = resp.status_code < 300 or resp.status_code == 409
+        if ok and kill:
+            r.killed.add(pid)
+            ev = r.done_events.get(pid)
+            if ev is not None:
+                ev.set()
+        return ok
 
-    await _retrying(r, attempt, pid, f"cancel {pid}")
+    await _retrying(r, attempt, None if kill else pid, f"{'kill' if kill else 'cancel'} {pid}")
 
 
 # ---------------------------------------------------------------------- after the final heal
@@ -327,6 +341,8 @@ def _expected_pids(r: Run, done: set[str]) -> set[str]:
     out: set[str] = set()
     for top in r.programs:
         accept = r.outcomes[top["id"]].accept
+        if model.expected_status(top) == "killed":
+            continue  # a killed program posts no marker; attaching to it is checked instead
         if accept == "ok" or (accept == "indeterminate" and top["id"] in done):
             out |= {p["id"] for p in walk(top)}
     return out
@@ -373,7 +389,8 @@ async def _attach_all(r: Run, client: httpx.AsyncClient) -> None:
     sem = asyncio.Semaphore(16)
 
     async def one(o: oracle.ClientOutcome) -> None:
-        if o.invocation_id is None or o.pid not in r.stack.ledger.done():
+        if o.invocation_id is None or (o.pid not in r.stack.ledger.done()
+                                       and model.expected_status(r.by_id[o.pid]) != "killed"):
             return
         async with sem:
             try:
@@ -409,8 +426,10 @@ def _report(r: Run, nemesis: Nemesis, violations: list[dict[str, Any]],
     done = r.stack.ledger.done()
     commands: Counter[str] = Counter({k: 0 for k in ALL_KINDS})
     for top in r.programs:
+        att = r.outcomes[top["id"]].attach or {}
+        killed = model.expected_status(top) == "killed" and att.get("status") == "failed"
         for p in walk(top):
-            if p["id"] in done:
+            if p["id"] in done or killed:
                 commands.update(c["kind"] for c in p["commands"])
     proxy_faults = dict(r.stack.proxy.faults)
     faults: dict[str, int] = {k: proxy_faults.get(k, 0) for k in FAULT_KINDS}

@@ -172,7 +172,7 @@ async def _one(ctx: restate.ObjectContext, pid: str, i: int, cmd: dict[str, Any]
             obs.append([i, [int(name[1:]), value]])
     elif kind == "fail":
         raise TerminalError(str(cmd["message"]))
-    elif kind == "cancel":
+    elif kind in ("cancel", "kill"):
         never: Any
         name, never = ctx.awakeable()
         step = step_name(pid, i, ":block")
@@ -180,7 +180,7 @@ async def _one(ctx: restate.ObjectContext, pid: str, i: int, cmd: dict[str, Any]
         # Posted only after the step was acknowledged, hence after everything before it is
         # durable: a cancellation the fuzzer sends on seeing it finds the program here.
         await marker({"type": "blocked", "pid": pid, "awakeable": name})
-        await never  # nobody resolves it: the fuzzer cancels this invocation
+        await never  # nobody resolves it: the fuzzer cancels or kills this invocation
     else:
         raise TerminalError(f"unknown command kind {kind!r}", status_code=400)
 

@@ -260,3 +260,17 @@ def test_race_winner_must_be_one_of_the_items() -> None:
     assert "wrong_output" in kinds(check(h))
     done["obs"][1][1] = [2, None]  # there is no third item
     assert "wrong_output" in kinds(check(h))
+
+
+def test_killed_program_is_checked_through_attach() -> None:
+    progs = [*_sample(), _prog("p3", "L0-2", [{"kind": "incr"}, {"kind": "kill"}])]
+    h = Builder(progs).build()
+    h.ledger[:] = [r for r in h.ledger if r.get("pid") != "p3"]  # a killed handler posts nothing
+    assert kinds(check(h)) == {"lost_invocation"}  # nobody saw it end
+    h.outcomes["p3"].attach = {"status": "failed", "code": 409, "message": "killed"}
+    assert check(h) == []
+    h.outcomes["p3"].attach = {"status": "ok", "output": None}
+    assert "client_output_mismatch" in kinds(check(h))
+    h.outcomes["p3"].attach = {"status": "failed", "code": 409, "message": "killed"}
+    h.ledger.append({"type": "done", "pid": "p3", "status": "ok", "obs": [], "seq": 10**6, "t": 1.0})
+    assert "wrong_output" in kinds(check(h))
