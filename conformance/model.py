@@ -52,6 +52,7 @@ CAPABILITIES: dict[str, str] = {
     "admin.list_invocations": "GET /invocations lists invocations with filters",
     "admin.purge": "PATCH /invocations/{id}/purge",
     "admin.openapi": "GET /openapi.json on the admin port",
+    "services.retention": "manifest retention (idempotency, workflow completion) is applied and expired results are purged within seconds",
     "process.control": "the kit can SIGKILL and restart the server and the services (stacks it started itself)",
 }
 

@@ -147,6 +147,8 @@ def restate_proc(base_dir: Path, ingress: int, admin: int, node: int, always_sus
         "RESTATE_BIND_PORT": str(node),
         "RESTATE_LOG_FILTER": "warn",
         "RESTATE_ADMIN__QUERY_ENGINE__PGSQL_BIND_ADDRESS": f"127.0.0.1:{free_port()}",
+        # purge expired results every second (default 1 h) so retention cases finish in seconds
+        "RESTATE_WORKER__CLEANUP_INTERVAL": "1s",
     }
     if always_suspend:
         env["RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT"] = "0s"

@@ -140,3 +140,20 @@ async def attach_waits(t: CaseContext) -> None:
     r = await t.attach(inv)
     t.must_eq(r.status_code, 200, "attach")
     t.must_eq(r.json(), [None, None], "output")
+
+
+@case("IDM-014", "after the idempotency retention ends, the key starts a new invocation",
+      requirements=["ING-IDEMP-5", "TS-RETENTION-1"], capabilities=["services.retention"], timeout_s=45)
+async def idempotency_retention(t: CaseContext) -> None:
+    ik = t.uid("ik")
+    target = {"target": "idempotentInvocation", "service": "ShortRetentionService", "handler": "echo", "idempotencyKey": ik}
+    t.must_eq(await t.call_ok("ShortRetentionService", "echo", "one", idempotency_key=ik), "one", "first call")
+    t.must_eq(await t.call_ok("ShortRetentionService", "echo", "two", idempotency_key=ik), "one",
+              "a repeat within the 2 s retention returns the stored result")
+
+    async def output() -> int:
+        return int((await t.output_target(target)).status_code)
+
+    await t.eventually(output, lambda s: s == 404, 30, "output after the retention ended", interval=0.5)
+    t.must_eq(await t.call_ok("ShortRetentionService", "echo", "three", idempotency_key=ik), "three",
+              "a call after the retention runs again")

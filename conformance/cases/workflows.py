@@ -130,3 +130,19 @@ async def same_id(t: CaseContext) -> None:
     r = await t.attach_target({"target": "workflow", "workflowName": "PromiseWorkflow", "workflowKey": key})
     t.must_eq(r.status_code, 200, "attach")
     t.should(r.headers.get("x-restate-id") in (None, inv), f"attach x-restate-id {r.headers.get('x-restate-id')} != {inv}")
+
+
+@case("WF-012", "after the workflow retention ends, the result is gone and the key can run again",
+      requirements=["ING-WF-6", "JRN-WF-4", "TS-RETENTION-1"], capabilities=[*WF, "services.retention"], timeout_s=45)
+async def retention(t: CaseContext) -> None:
+    key = t.uid()
+    target = {"target": "workflow", "workflowName": "ShortRetentionWorkflow", "workflowKey": key}
+    t.must_eq(await t.call_ok("ShortRetentionWorkflow", "run", "first", key=key), "first", "first run")
+    r = await t.call("ShortRetentionWorkflow", "run", "again", key=key)
+    t.must_eq(r.status_code, 409, "a second run within the 2 s retention")
+
+    async def output() -> int:
+        return int((await t.output_target(target)).status_code)
+
+    await t.eventually(output, lambda s: s == 404, 30, "output after the retention ended", interval=0.5)
+    t.must_eq(await t.call_ok("ShortRetentionWorkflow", "run", "second", key=key), "second", "run after the retention")

@@ -251,6 +251,19 @@ def build(sdk: Any, private: bool = True) -> list[Any]:
     async def pwf_received(ctx: Any) -> Any:
         return await ctx.get("received") or []
 
+    # ------------------------------------------------------------------ short retention
+    short_wf = sdk.Workflow("ShortRetentionWorkflow")
+
+    @short_wf.main("run", workflow_retention=timedelta(seconds=2))
+    async def short_wf_run(ctx: Any, value: Any) -> Any:
+        return value
+
+    short_svc = sdk.Service("ShortRetentionService", idempotency_retention=timedelta(seconds=2))
+
+    @short_svc.handler("echo")
+    async def short_echo(ctx: Any, value: Any) -> Any:
+        return value
+
     # ------------------------------------------------------------------ Failing
     failing = sdk.VirtualObject("Failing", **fast_retries())
 
@@ -633,7 +646,7 @@ def build(sdk: Any, private: bool = True) -> list[Any]:
     private_ok = private and _accepts(sdk.Service, "ingress_private")
     private_svc = sdk.Service("PrivateService", ingress_private=True) if private_ok else None
     services = [counter, proxy, utils, holder, baw, pwf, failing, nondet, lst, mp, blocking, runner,
-                singleton, kill_runner, saga, interp]
+                singleton, kill_runner, saga, interp, short_wf, short_svc]
     if private_svc is not None:
 
         @private_svc.handler("secret")
