@@ -132,7 +132,10 @@ export function renderDetail(root, id) {
       root.dataset.loaded = "true";
       root.dataset.status = inv.status;
     }
-    if (!isFinished(inv)) timer = setTimeout(load, REFRESH_MS);
+    // Keep polling until the invocation is completed *and* its journal is all there: the
+    // summary can run ahead of the journal for a moment (the row before its entries commit).
+    const settled = isFinished(inv) && (inv.journal || []).length >= (inv.journal_length || 0);
+    if (!settled) timer = setTimeout(load, REFRESH_MS);
   };
   load();
   return () => {

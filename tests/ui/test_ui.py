@@ -224,6 +224,7 @@ def test_running_timers_workflow_with_state_cancelled_from_the_ui_compensates(st
 
     page.click("#cancel")
     page.wait_for_selector("h1 .badge[data-status=cancelled]", timeout=20_000)
+    page.wait_for_selector("#timeline .tl-output", timeout=10_000)
     titles = page.locator("#timeline .tl-item .title").all_inner_texts()
     assert "Cancel requested" in titles
     assert titles.index("Step «compensate: delete account»") > titles.index("Cancel requested")
