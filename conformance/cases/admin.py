@@ -21,7 +21,7 @@ async def deployments(t: CaseContext) -> None:
     t.must(all(str(d.get("id", "")).startswith("dp_") for d in deps), "deployment ids must start with dp_")
 
 
-@case("ADM-003", "GET /services lists the contract's services with their types", requirements=["ADM-SVC-1", "DISC-1"])
+@case("ADM-003", "GET /services lists the contract's services with their types", requirements=["ADM-SVC-1", "DISC-1", "TS-GEN-1"])
 async def services(t: CaseContext) -> None:
     r = await t.admin_get("/services")
     t.must_eq(r.status_code, 200, "status")
@@ -48,7 +48,7 @@ async def one_service(t: CaseContext) -> None:
     t.must({"add", "get", "addThenFail", "reset"} <= names, f"handlers {names}")
 
 
-@case("ADM-006", "GET /invocations/{id} reports a completed invocation", requirements=["ADM-INV-1"],
+@case("ADM-006", "GET /invocations/{id} reports a completed invocation", requirements=["ADM-INV-1", "TS-CAP-1"],
       capabilities=["admin.get_invocation"])
 async def invocation(t: CaseContext) -> None:
     inv = await t.send_ok("TestUtilsService", "echo", 1, idempotency_key=t.uid("ik"))

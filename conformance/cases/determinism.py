@@ -33,7 +33,7 @@ for _i, _h in enumerate(["eitherSleepOrCall", "callDifferentMethod", "background
          capabilities=["services.retry_policy"], timeout_s=25)(_mismatch(_h))  # type: ignore[arg-type]
 
 
-@case("DET-005", "ctx.uuid is stable across replay", requirements=["JRN-REPLAY-1", "JRN-REPLAY-4"])
+@case("DET-005", "ctx.uuid is stable across replay", requirements=["JRN-REPLAY-1", "JRN-DET-1"])
 async def uuid_stable(t: CaseContext) -> None:
     key = t.uid()
     out = await t.interpret_ok(key, [{"op": "uuid", "setKey": "u"}, {"op": "sleep", "ms": 20}, {"op": "get", "key": "u"}])

@@ -15,7 +15,7 @@ async def terminal_message(t: CaseContext) -> None:
 
 
 @case("ERR-002", "a terminal error's code becomes the HTTP status and the body code",
-      requirements=["ERR-CODE-1", "ERR-JSON-1"])
+      requirements=["ING-CALL-4", "ERR-JSON-1"])
 async def terminal_code(t: CaseContext) -> None:
     r = await t.call("Failing", "terminallyFailingCall", {"errorMessage": "teapot", "code": 418}, key=t.uid())
     t.must_eq(r.status_code, 418, "HTTP status")
@@ -60,7 +60,7 @@ async def caught(t: CaseContext) -> None:
     t.must_eq(out[1], True, "catch block ran")
 
 
-@case("ERR-008", "a caught terminal error keeps its code", requirements=["ERR-CODE-1", "ERR-TERM-2"])
+@case("ERR-008", "a caught terminal error keeps its code", requirements=["ING-CALL-4", "ERR-TERM-2"])
 async def caught_code(t: CaseContext) -> None:
     out = await t.interpret_ok(t.uid(), [{"op": "try", "body": [{"op": "fail", "message": "gone", "code": 410}]}])
     t.must_eq((out[0].get("error"), out[0].get("code")), ("gone", 410), "caught error")

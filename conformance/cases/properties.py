@@ -149,7 +149,7 @@ def _check_program(t: CaseContext) -> Any:
 
 
 @case("PROP-001", "random state/run/sleep programs over several invocations agree with a model",
-      requirements=["JRN-STATE-1", "JRN-RUN-1", "JRN-REPLAY-1", "TS-INTERP-1"], timeout_s=90)
+      requirements=["JRN-STATE-1", "JRN-RUN-1", "JRN-REPLAY-1", "TS-INTERP-1", "TS-INTERP-2"], timeout_s=90)
 async def programs(t: CaseContext) -> None:
     await asyncio.to_thread(_run_family, t, PROGRAM, _check_program(t), "PROP-001")
 

@@ -29,7 +29,7 @@ async def traversal(t: CaseContext) -> None:
     t.must_eq(await t.call_ok("Counter", "get", key=key), 3, "counter of the odd key")
 
 
-@case("SEC-004", "a malformed invocation id is refused with 4xx", requirements=["ING-ATTACH-3"])
+@case("SEC-004", "a malformed invocation id is refused with 4xx", requirements=["ING-ERR-400"])
 async def bad_id(t: CaseContext) -> None:
     r = await t.attach("inv_%00not-an-id")
     t.must(400 <= r.status_code < 500, f"status {r.status_code}")

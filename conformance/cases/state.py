@@ -32,7 +32,7 @@ async def three_sends(t: CaseContext) -> None:
     await t.eventually(get, lambda v: v == 3, 15, "counter after 3 sends")
 
 
-@case("ST-004", "clearAll clears only its own key", requirements=["JRN-STATE-3", "TS-MAP-1"])
+@case("ST-004", "clearAll clears only its own key", requirements=["JRN-STATE-2", "TS-MAP-1"])
 async def clear_all_isolated(t: CaseContext) -> None:
     k1, k2 = t.uid(), t.uid()
     for k in (k1, k2):

@@ -12,7 +12,7 @@ async def run_result(t: CaseContext) -> None:
     t.must_eq(out, [{"a": 1}, None], "run results")
 
 
-@case("RUN-002", "n sequential runs execute their effect exactly n times", requirements=["JRN-RUN-2", "TS-UTILS-4"])
+@case("RUN-002", "n sequential runs execute their effect exactly n times", requirements=["JRN-RUN-2", "TS-UTILS-4", "TS-GEN-2"])
 async def runs_exactly_once(t: CaseContext) -> None:
     tag = t.uid("fx")
     out = await t.call_ok("TestUtilsService", "countExecutedSideEffects", {"tag": tag, "n": 5})
