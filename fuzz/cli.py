@@ -45,6 +45,8 @@ def register(app: typer.Typer) -> None:
         process_faults: Annotated[bool, typer.Option(help="Kill/stop the server and SDK processes.")] = True,
         proxy_faults: Annotated[bool, typer.Option(help="Inject faults between server and SDK.")] = True,
         require_coverage: Annotated[bool, typer.Option(help="Fail when a command or fault kind never ran.")] = True,
+        proxy_probability: Annotated[float, typer.Option(
+            help="Share of server-SDK requests (and submissions) that get a fault in fault phases.")] = 0.15,
         fault_seconds: Annotated[float, typer.Option(help="Length of each fault phase.")] = 4.0,
         heal_seconds: Annotated[float, typer.Option(help="Length of each heal phase.")] = 2.0,
         server_cmd: Annotated[str | None, typer.Option(
@@ -73,7 +75,7 @@ def register(app: typer.Typer) -> None:
                 liveness_bound_s=liveness_bound, process_faults=process_faults,
                 proxy_faults=proxy_faults, programs=progs,
                 require_coverage=require_coverage and progs is None,
-                fault_s=fault_seconds, heal_s=heal_seconds, server_log_level=server_log_level,
+                fault_s=fault_seconds, heal_s=heal_seconds, proxy_probability=proxy_probability, server_log_level=server_log_level,
                 server_argv=shlex.split(server_cmd) if server_cmd else None,
             )
 
