@@ -227,6 +227,25 @@ class StackControl:
 
         await asyncio.to_thread(go)
 
+    async def add_deployment(self, tag: str) -> str:
+        """Start another services process (env DURABLE_CONFORMANCE_TAG=tag), register it, return its URL.
+
+        It stays up until the stack stops; new invocations go to it from now on."""
+
+        def go() -> str:
+            port = free_port()
+            proc = services_proc(self._services.argv[3].split(":", 1)[0], port)
+            proc.name = f"services-{tag}"
+            proc.env = {"DURABLE_CONFORMANCE_TAG": tag}
+            proc.start(self.stack.workdir)
+            self.stack.procs.append(proc)
+            wait_port(port, 30, proc.popen)
+            url = f"http://127.0.0.1:{port}"
+            register(self.stack.admin, url)
+            return url
+
+        return await asyncio.to_thread(go)
+
     async def kill_services(self) -> None:
         await asyncio.to_thread(self._services.kill)
 

@@ -24,5 +24,6 @@ from . import (  # noqa: F401
     state,
     steps,
     timers,
+    upgrade,
     workflows,
 )

@@ -60,7 +60,7 @@ async def caught(t: CaseContext) -> None:
     t.must_eq(out[1], True, "catch block ran")
 
 
-@case("ERR-008", "a caught terminal error keeps its code", requirements=["ING-CALL-4", "ERR-TERM-2"])
+@case("ERR-008", "a caught terminal error keeps its code", requirements=["ERR-TERM-2", "JRN-FAIL-1"])
 async def caught_code(t: CaseContext) -> None:
     out = await t.interpret_ok(t.uid(), [{"op": "try", "body": [{"op": "fail", "message": "gone", "code": 410}]}])
     t.must_eq((out[0].get("error"), out[0].get("code")), ("gone", 410), "caught error")

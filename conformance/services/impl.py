@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import random
 from datetime import timedelta
 from typing import Any
 
 EFFECTS: collections.Counter[str] = collections.Counter()
 ATTEMPTS: collections.Counter[str] = collections.Counter()
+
+
+def deployment_tag() -> str:
+    """Which services process ran a step (set per process by the kit for upgrade cases)."""
+    return os.environ.get("DURABLE_CONFORMANCE_TAG", "default")
 
 
 def _ms(n: Any) -> timedelta:
@@ -593,6 +599,8 @@ def build(sdk: Any, private: bool = True) -> list[Any]:
                     raise terminal(str(c["fail"]))
                 return random.random() if randomize else value
 
+            if c.get("deploymentTag"):
+                value = deployment_tag()
             result = await ctx.run_typed(str(c.get("name", "run")), effect, RunOptions())
             if c.get("setKey"):
                 ctx.set(c["setKey"], result)
