@@ -15,6 +15,7 @@ import heapq
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -89,6 +90,8 @@ class Runtime:
         ]
         self.attempts = 0
         self.broken = False
+        #: how late each recent timer fired (ms), for the accuracy check
+        self.timer_lateness_ms: deque[int] = deque(maxlen=1000)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -327,6 +330,7 @@ class Runtime:
             while self._timers and self._timers[0][0] <= now:
                 _, tid, timer = heapq.heappop(self._timers)
                 self._timer_ids.discard(tid)
+                self.timer_lateness_ms.append(now - timer.due_ms)
                 self._spawn(self._settle(self.engine.on_timer(timer, now)))
             self._timer_wake.clear()
             timeout = (self._timers[0][0] - now) / 1000 if self._timers else None
