@@ -122,6 +122,7 @@ class Observer:
     def __init__(self) -> None:
         self.names: dict[str, dict[int, str]] = defaultdict(dict)  # invocation -> cid -> run name
         self.sleeps: dict[str, dict[int, int]] = defaultdict(dict)  # invocation -> cid -> wake ms
+        self.confirmed: dict[str, set[int]] = defaultdict(set)  # deadlines seen in a journal
         self.owners: dict[str, str] = {}
 
     def request(self, body: bytes, record: dict[str, Any]) -> None:
@@ -139,7 +140,7 @@ class Observer:
             key=start.get("key"),
         )
         names = self.names[inv]
-        self._learn(inv, lines[1:])
+        self._learn(inv, lines[1:], authoritative=True)
         for e in lines[1:]:
             if e.get("type") == "input":
                 param = e.get("parameter") or {}
@@ -165,15 +166,27 @@ class Observer:
         record["duplicate_completions"] = dups
         record["timer_completions"] = timers
 
-    def _learn(self, inv: str, entries: list[dict[str, Any]]) -> dict[str, int]:
-        """Remember run names and sleep deadlines; return the delayed sends' invoke times."""
+    def _learn(self, inv: str, entries: list[dict[str, Any]], authoritative: bool = False) -> dict[str, int]:
+        """Remember run names and sleep deadlines; return the delayed sends' invoke times.
+
+        A sleep's deadline is the one the server stored. A request's journal carries it
+        (``authoritative``); an answer only proposes one, and several attempts (a duplicated or
+        lost answer, a retry) may propose different ones: until a journal says which was kept,
+        the earliest proposal is assumed, so that the early-timer check never blames the server
+        for a deadline it did not store."""
         sends: dict[str, int] = {}
         for e in entries:
             kind = e.get("type")
             if kind == "run" and isinstance(e.get("completion_id"), int):
                 self.names[inv][e["completion_id"]] = str(e.get("name"))
             elif kind == "sleep" and isinstance(e.get("wake_up_time_ms"), int):
-                self.sleeps[inv][int(e.get("completion_id", 0))] = e["wake_up_time_ms"]
+                cid, wake = int(e.get("completion_id", 0)), int(e["wake_up_time_ms"])
+                known = self.sleeps[inv]
+                if authoritative:
+                    self.confirmed[inv].add(cid)
+                    known[cid] = wake
+                elif cid not in self.confirmed[inv]:
+                    known[cid] = min(wake, known.get(cid, wake))
             elif kind == "send" and isinstance(e.get("invoke_time_ms"), int):
                 param = e.get("parameter") or {}
                 value = param.get("value") if isinstance(param, dict) else None

@@ -126,3 +126,24 @@ def test_decisions_are_seeded() -> None:
     assert a == [FaultPolicy(seed=4).decide(n) for n in range(200)]
     kinds = {k for k, _ in a if k}
     assert kinds and kinds <= set(FAULT_KINDS)
+
+
+def test_observer_uses_the_stored_sleep_deadline() -> None:
+    from fuzz.proxy import Observer
+
+    def frames(*objs: dict[str, Any]) -> bytes:
+        return b"".join(orjson.dumps(o) + b"\n" for o in objs)
+
+    obs = Observer()
+    start = {"type": "start", "invocation_id": "inv_9", "journal_length": 2, "resume_from": 0}
+    sleep = {"type": "sleep", "index": 1, "completion_id": 4}
+    obs.response("inv_9", frames({**sleep, "wake_up_time_ms": 200}))
+    obs.response("inv_9", frames({**sleep, "wake_up_time_ms": 100}))  # a stale duplicate's
+    assert obs.sleeps["inv_9"][4] == 100  # the earliest proposal until a journal says
+    rec: dict[str, Any] = {}
+    obs.request(frames(start, {"type": "input", "index": 0, "parameter": {"value": {"id": "p"}}},
+                       {**sleep, "wake_up_time_ms": 150},
+                       {"type": "completion", "index": 2, "completion_id": 4, "void": True}), rec)
+    assert rec["timer_completions"] == [[4, 150]]
+    obs.response("inv_9", frames({**sleep, "wake_up_time_ms": 50}))
+    assert obs.sleeps["inv_9"][4] == 150
