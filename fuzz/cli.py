@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -80,16 +81,19 @@ def register(app: typer.Typer) -> None:
             )
 
         result, submitted = asyncio.run(run(config(programs, f"run-{seed}-{int(time.time())}")))
-        result["workdir"] = str(base)
-        _write(report, result)
         violations = result["violations"]
+        keep = bool(violations) or workdir is not None
+        result["workdir"] = str(base) if keep else None
+        _write(report, result)
         typer.echo(
             f"seed {seed}: {result['programs']} programs, {result['invocations']} invocations, "
             f"{result['server_kills']} server kills, {result['sdk_kills']} SDK kills, "
             f"{result['proxy_faults']} proxy faults, {len(violations)} violations "
-            f"(report: {report}, logs: {base})"
+            f"(report: {report}" + (f", logs: {base})" if keep else ")")
         )
         if not violations:
+            if not keep:  # nothing to investigate: do not leave data dirs behind
+                shutil.rmtree(base, ignore_errors=True)
             return
         for v in violations[:20]:
             typer.echo(f"  VIOLATION {v['kind']}: {v.get('pid', '')} {v['detail']}", err=True)
