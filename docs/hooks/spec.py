@@ -10,8 +10,8 @@ Why a hook and not a copy: ``spec/`` is normative and owned elsewhere; copying i
 - generates ``spec/requirements.md`` (every requirement: ID, strength, section, the
   conformance cases citing it) from ``spec/requirements.json`` and the conformance registry,
   and ``conformance/cases.md`` (every case and the requirements it cites);
-- renders committed conformance reports (``docs/conformance/results/<name>/index.json``)
-  where a page says ``<!-- durable:conformance-results -->``;
+- includes the kit's results page (``conformance/results.md``, generated from the kit's
+  reports) where a page says ``<!-- durable:conformance-results -->``;
 - fills the ``Specification`` nav section with the chapters that exist, and stands in for
   ``benchmarks.md`` until its owner writes it.
 """
@@ -29,7 +29,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "spec"
-RESULTS = REPO / "docs" / "conformance" / "results"
+RESULTS = REPO / "conformance" / "results.md"
 CHAPTER_RE = re.compile(r"^\d\d-.*\.md$")
 MARKER_RE = re.compile(r"\*\*\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[1-9][0-9]*)\]\s*(MUST NOT|MUST|SHOULD NOT|SHOULD|MAY)\*\*")
 MD_LINK_RE = re.compile(r"\[([^\]\n]+)\]\(([^)#\s]+\.md)(#[^)\s]*)?\)")
@@ -255,51 +255,24 @@ def cases_page() -> str:
 
 
 def results_section() -> str:
-    """The committed reports, one section each; or a clearly marked placeholder."""
-    reports = sorted(RESULTS.glob("*/index.json")) if RESULTS.is_dir() else []
-    if not reports:
+    """The kit's results page (``conformance/results.md``, written by ``python -m
+    conformance.results_doc`` from the kit's reports), or a clearly marked placeholder."""
+    if not RESULTS.is_file():
         return (
             '!!! warning "No results published yet"\n'
-            "    No report is committed under `docs/conformance/results/`. Generate one as shown "
-            "below and rebuild the site.\n"
+            "    `conformance/results.md` does not exist yet. Generate it as shown below and rebuild "
+            "the site.\n"
         )
-    out: list[str] = []
-    for path in reports:
-        rep: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        name = str(rep.get("implementation", path.parent.name))
-        pub = rep.get("published") or {}
-        when = f" Run on {pub['date']} at commit `{pub['commit']}`." if pub else ""
-        out += [f"### {name}", "", f"Report: `docs/conformance/results/{path.parent.name}/index.json`.{when}", ""]
-        by_mode: dict[str, dict[str, int]] = rep.get("summary_by_mode") or {"all": rep.get("summary", {})}
-        verdicts = ["PASS", "NON-STRICT", "FAIL", "UNIMPLEMENTED", "SKIPPED"]
-        out += ["| mode | " + " | ".join(verdicts) + " |", "|---|" + "---|" * len(verdicts)]
-        for mode, summary in by_mode.items():
-            out.append(f"| {mode} | " + " | ".join(str(summary.get(v, 0)) for v in verdicts) + " |")
-        out.append("")
-        bad = [c for c in rep.get("cases", []) if c.get("verdict") != "PASS"]
-        reasons = _profile_reasons(path.parent.name)
-        if bad:
-            out += ["Not passing:", "", "| case | mode | verdict | message | documented difference |",
-                    "|---|---|---|---|---|"]
-            for c in sorted(bad, key=lambda c: (c.get("id", ""), c.get("mode", ""))):
-                msg = _cell(str(c.get("message", "")))[:240]
-                cid = str(c.get("id", ""))
-                why = _cell(reasons.get(cid, ""))
-                out.append(f"| [{cid}](cases.md#{cid.lower()}) | {c.get('mode', '')} | {c.get('verdict', '')} | {msg} | {why} |")
-            out.append("")
-        else:
-            out += ["Every case passed.", ""]
-    return "\n".join(out)
+    lines = RESULTS.read_text(encoding="utf-8").splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]  # this page has its own title
+    case_ids = {c.id for c in cases()}
 
+    def link_case(m: re.Match[str]) -> str:
+        cid = m.group(1)
+        return f"| [{cid}](cases.md#{cid.lower()}) " if cid in case_ids else m.group(0)
 
-def _profile_reasons(name: str) -> dict[str, str]:
-    """The kit profile's documented differences (conformance/profiles/NAME.json), by case id."""
-    path = REPO / "conformance" / "profiles" / f"{name}.json"
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    reasons: dict[str, str] = {str(k): str(v) for k, v in (data.get("differences") or {}).items()}
-    return reasons
+    return "\n".join(re.sub(r"^\| ([A-Z]+-\d+) ", link_case, line) for line in lines) + "\n"
 
 
 BENCHMARKS_STUB = """# Benchmarks

@@ -71,10 +71,8 @@ def test_guides_and_results_are_published(site: Path) -> None:
         assert (site / page / "index.html").is_file(), page
     results = (site / "conformance" / "results" / "index.html").read_text()
     assert "<!-- durable:conformance-results -->" not in results
-    published = sorted((REPO / "docs" / "conformance" / "results").glob("*/index.json"))
-    if published:
-        for path in published:
-            assert json.loads(path.read_text())["implementation"] in results
+    if (REPO / "conformance" / "results.md").is_file():
+        assert "Restate" in results and '<a href="../cases/#' in results
     else:
         assert "No results published yet" in results
     assert (site / "spec" / "openapi.json").is_file()
