@@ -68,7 +68,10 @@ class Runtime:
         self.config = config
         self.store = store
         self.engine = Engine(
-            retention_ms=config.retention_ms, retry=config.retry, always_suspend=config.always_suspend
+            retention_ms=config.retention_ms,
+            retry=config.retry,
+            always_suspend=config.always_suspend,
+            rand=os.urandom,
         )
         self.deployments: dict[str, Deployment] = {}
         self._waiters: dict[str, list[asyncio.Future[Json]]] = {}

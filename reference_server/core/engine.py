@@ -14,7 +14,6 @@ There is no asyncio, clock or randomness in here: ``now`` and ``rand`` are passe
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -34,7 +33,6 @@ from durable.protocol import (
     ErrorMessage,
     GetInvocationOutputCommand,
     GetPromiseCommand,
-    InputCommand,
     Message,
     OutputCommand,
     PeekPromiseCommand,
@@ -48,7 +46,6 @@ from durable.protocol import (
     StartMessage,
     SuspensionMessage,
 )
-from durable.protocol.messages import TERMINATORS, result_to_json
 
 from .. import ids
 from ..store import base as ops
@@ -66,6 +63,18 @@ from .effects import (
     SubmitRequest,
     SubmitResult,
 )
+from .entries import (
+    CANCELLED,
+    KILLED,
+    VOID,
+    completion,
+    failure,
+    result_of,
+    signal,
+    target_id,
+    validate_response,
+    wakes,
+)
 from .model import (
     STATUS_BACKING_OFF,
     STATUS_COMPLETED,
@@ -81,59 +90,6 @@ from .model import (
 Json = Any
 PromiseKey = tuple[str, str, str]
 
-KILLED = {"failure": {"code": 409, "message": "killed"}}
-CANCELLED = {"failure": {"code": 409, "message": "cancelled"}}
-VOID: dict[str, Json] = {"void": True}
-
-
-def failure(code: int, message: str) -> dict[str, Json]:
-    return {"failure": {"code": code, "message": message}}
-
-
-def result_of(message: Message) -> dict[str, Json]:
-    out: dict[str, Json] = {}
-    result_to_json(message.result, out)  # type: ignore[attr-defined]
-    return out
-
-
-def completion(completion_id: int, result: dict[str, Json]) -> dict[str, Json]:
-    return {"type": "completion", "completion_id": completion_id, **result}
-
-
-def signal(signal_id: int, result: dict[str, Json]) -> dict[str, Json]:
-    return {"type": "signal", "signal_id": signal_id, **result}
-
-
-def wakes(awaiting: Json, notification: dict[str, Json]) -> bool:
-    """Whether a notification may let a handler waiting on ``awaiting`` continue."""
-    if notification.get("type") == "signal" and notification.get("signal_id") == CANCEL_SIGNAL_ID:
-        return True
-    if not isinstance(awaiting, dict):
-        return True
-    key = "completion_ids" if notification.get("type") == "completion" else "signal_ids"
-    ident = notification.get("completion_id" if key == "completion_ids" else "signal_id")
-    stack = [awaiting]
-    while stack:
-        node = stack.pop()
-        if ident in node.get(key, ()):
-            return True
-        stack.extend(node.get("nested", ()))
-    return False
-
-
-def target_id(target: dict[str, str]) -> str | None:
-    """The invocation id an attach/output target names (None if the target is malformed)."""
-    if "invocation_id" in target:
-        return target["invocation_id"]
-    if "workflow_name" in target and "workflow_key" in target:
-        return ids.workflow_invocation_id(target["workflow_name"], target["workflow_key"])
-    if {"service", "handler", "idempotency_key"} <= set(target):
-        return ids.idempotent_invocation_id(
-            target["service"], target.get("key"), target["handler"], target["idempotency_key"]
-        )
-    return None
-
-
 class Engine:
     def __init__(
         self,
@@ -141,7 +97,7 @@ class Engine:
         retention_ms: int = 24 * 3600 * 1000,
         retry: RetryPolicy | None = None,
         always_suspend: bool = False,
-        rand: ids.RandomBytes = os.urandom,
+        rand: ids.RandomBytes,
     ) -> None:
         self.retention_ms = retention_ms
         self.retry = retry or RetryPolicy()
@@ -408,7 +364,7 @@ class Engine:
         inv = self.active.get(inv_id)
         if inv is None or inv.status != STATUS_RUNNING or inv.attempt != attempt:
             return self._end()
-        problem = _validate(inv, msgs)
+        problem = validate_response(inv, msgs)
         if problem is not None:
             self._attempt_error(inv, 571, problem, None, stored=False)
             return self._end()
@@ -790,52 +746,3 @@ def _put(inv: Inv) -> ops.PutInvocation:
 
 def _timer_fields(t: TimerRow) -> tuple[str, int, str, str, int]:
     return (t.id, t.due_ms, t.invocation_id, t.kind, t.completion_id)
-
-
-def _validate(inv: Inv, msgs: list[Message]) -> str | None:
-    """Check a whole response before anything of it is used (spec WIRE-RESP-8)."""
-    if not msgs:
-        return "empty response: expected a terminator (end, suspension, error or resume_miss)"
-    if not isinstance(msgs[-1], TERMINATORS):
-        return f"the response does not end with a terminator (last: {msgs[-1].TYPE})"
-    if isinstance(msgs[-1], ResumeMissMessage) and len(msgs) > 1:
-        return "resume_miss must be the only message of its response"
-    expected = inv.journal_length
-    has_output = inv.output is not None
-    used = set(inv.cids)
-    runs = set(inv.open_runs)
-    for m in msgs[:-1]:
-        if isinstance(m, TERMINATORS):
-            return f"more than one terminator ({m.TYPE} before the end)"
-        if isinstance(m, Command):
-            if isinstance(m, InputCommand):
-                return "the SDK must not send an input command"
-            if m.index != expected:
-                return f"{m.TYPE} has index {m.index}, expected {expected}"
-            if has_output:
-                return f"{m.TYPE} after the output command"
-            expected += 1
-            if isinstance(m, SetStateCommand | ClearStateCommand | ClearAllStateCommand) and (
-                inv.key is None or not inv.exclusive
-            ):
-                return f"{m.TYPE} is not allowed in a {inv.handler_ty} handler of a {inv.svc_ty}"
-            cids = [c for c in m.completion_ids() if c != 0 or isinstance(m, RunCommand | SleepCommand)]
-            if len(set(cids)) != len(cids):
-                return f"{m.TYPE} at {m.index} uses the same completion id twice"
-            for c in cids:
-                if c < 1:
-                    return f"{m.TYPE} at {m.index}: completion ids start at 1"
-                if c in used:
-                    return f"{m.TYPE} at {m.index} reuses completion id {c}"
-                used.add(c)
-            if isinstance(m, RunCommand):
-                runs.add(m.completion_id)
-            has_output = has_output or isinstance(m, OutputCommand)
-        elif isinstance(m, ProposeRunCompletionMessage):
-            if m.completion_id not in runs and m.completion_id not in inv.cids:
-                return f"propose_run_completion for {m.completion_id}, which is not a run"
-        else:
-            return f"unexpected {m.TYPE} in a response"
-    if isinstance(msgs[-1], EndMessage) and not has_output:
-        return "end without an output command"
-    return None

@@ -19,7 +19,8 @@ from reference_server.core.effects import (
     ScheduleTimer,
     SubmitRequest,
 )
-from reference_server.core.engine import Engine, wakes
+from reference_server.core.engine import Engine
+from reference_server.core.entries import wakes
 from reference_server.core.model import HandlerInfo, Inv, ServiceInfo
 from reference_server.store import base as ops
 
