@@ -23,7 +23,7 @@ from rich.table import Table
 
 from . import exclusions as excl_mod
 from . import profile as profile_mod
-from .model import CaseResult, Mode, Verdict
+from .model import Case, CaseResult, Mode, Verdict
 from .registry import select
 from .report import matrix_md, write_reports
 from .runner import run_cases, summarize
@@ -61,6 +61,14 @@ def _run_mode(target: Target, mode: Mode, only: list[str], concurrency: int, qui
         return asyncio.run(run_cases(cases, target, mode, concurrency, tick))
 
 
+def _sdk_selected(patterns: list[str]) -> list[Case]:
+    from .sdk.cases import all_sdk_cases
+
+    return [c for c in all_sdk_cases()
+            if not patterns or any(fnmatch.fnmatchcase(c.id, p) or any(fnmatch.fnmatchcase(r, p) for r in c.requirements)
+                                   for p in patterns)]
+
+
 def _print_summary(results: list[CaseResult], modes: list[Mode]) -> None:
     table = Table(title="conformance summary")
     table.add_column("mode")
@@ -86,8 +94,12 @@ def run(
     profile: Annotated[str | None, typer.Option(help="profile name or file (capabilities, differences)")] = None,
     concurrency: Annotated[int, typer.Option(help="cases run at once")] = 24,
     quiet: Annotated[bool, typer.Option(help="no live progress")] = False,
+    sdk_half: Annotated[bool | None, typer.Option("--sdk/--no-sdk",
+        help="also run the SDK half against our reference services (default: on for --target reference)")] = None,
 ) -> None:
-    """Run the server-conformance cases and exit non-zero on any (new) FAIL."""
+    """Run the conformance cases (server half, both modes; plus the SDK half for our stack).
+
+    Exits non-zero on any FAIL that is neither excluded nor explained by the profile."""
     external = ingress is not None or admin is not None
     modes = _modes(mode or ("default" if external else "all"))
     excl = excl_mod.load(exclusions)
@@ -119,13 +131,21 @@ def run(
         except StackError as exc:
             console.print(f"[red]could not start the {kind} stack[/]: {exc}")
             raise typer.Exit(2) from exc
+    sdk_cases = _sdk_selected(only or [])
+    if (sdk_half if sdk_half is not None else kind == "reference" and mode is None) and sdk_cases:
+        from .sdk.runner import run_sdk_cases
+
+        with started_services("conformance.services.reference") as url:
+            results += asyncio.run(run_sdk_cases(url, only or []))
+        modes.append(Mode.SDK)
     excl_mod.apply(excl, results)
     _print_summary(results, modes)
     elapsed = time.monotonic() - started_at
     console.print(f"{len(results)} case runs in {elapsed:.1f}s")
     name = prof.name if kind == "url" else kind
     if report:
-        write_reports(report, name, [m.value for m in modes], results, select(only or []), prof.differences)
+        write_reports(report, name, [m.value for m in modes], results,
+                      select(only or []) + (_sdk_selected(only or []) if Mode.SDK in modes else []), prof.differences)
         if exclusions is not None or any(r.verdict is Verdict.FAIL for r in results):
             excl_mod.write_new(report / "exclusions.new.yaml", excl_mod.ratchet(excl, results))
         console.print(f"reports in {report}")
@@ -201,6 +221,6 @@ def sdk(
     console.print(" ".join(f"{k}: {v}" for k, v in s.items() if v))
     if report is not None:
         cases = [c for c in all_sdk_cases() if not only or any(fnmatch.fnmatchcase(c.id, p) for p in only)]
-        write_reports(report, f"sdk:{endpoint}", ["default"], results, cases)
+        write_reports(report, f"sdk:{endpoint}", ["sdk"], results, cases)
     if any(r.verdict is Verdict.FAIL for r in results):
         raise typer.Exit(1)

@@ -33,6 +33,7 @@ class Strength(enum.StrEnum):
 class Mode(enum.StrEnum):
     DEFAULT = "default"
     ALWAYS_SUSPEND = "always-suspend"
+    SDK = "sdk"  # the SDK half: the kit plays the server
 
 
 # Capabilities a target may declare. Cases that need one the target lacks are UNIMPLEMENTED.

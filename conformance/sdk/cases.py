@@ -29,7 +29,7 @@ def sdk_case(id: str, title: str, *, requirements: list[str], strength: Strength
         if id in _SDK_CASES:
             raise ValueError(f"duplicate case id {id}")
         f = cast(CaseFn, fn)  # an SdkContext is a CaseContext; the SDK runner passes one
-        _SDK_CASES[id] = Case(id, title, tuple(requirements), f, strength, (), (Mode.DEFAULT,), "SDK", timeout_s)
+        _SDK_CASES[id] = Case(id, title, tuple(requirements), f, strength, (), (Mode.SDK,), "SDK", timeout_s)
         return fn
 
     return deco

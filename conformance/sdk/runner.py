@@ -25,7 +25,7 @@ async def run_sdk_cases(endpoint: str, patterns: list[str], concurrency: int = 8
 
         assert isinstance(case, Case)
         async with sem:
-            ctx = SdkContext(target, Mode.DEFAULT, case.strength)
+            ctx = SdkContext(target, Mode.SDK, case.strength)
             started = time.monotonic()
             verdict, message = Verdict.PASS, ""
             try:
@@ -40,6 +40,6 @@ async def run_sdk_cases(endpoint: str, patterns: list[str], concurrency: int = 8
                 await ctx.aclose()
             if verdict is Verdict.PASS and ctx.findings:
                 verdict, message = Verdict.NON_STRICT, "; ".join(ctx.findings)
-            return CaseResult(case, Mode.DEFAULT, verdict, time.monotonic() - started, message, ctx.wire.entries)
+            return CaseResult(case, Mode.SDK, verdict, time.monotonic() - started, message, ctx.wire.entries)
 
     return list(await asyncio.gather(*(one(c) for c in cases)))
