@@ -39,6 +39,17 @@ def chromium_path() -> str | None:
     return None
 
 
+def unavailable_reason() -> str | None:
+    """Why the browser tests cannot run here (None: they can)."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the Playwright Python package is not installed (pip install playwright)"
+    if chromium_path() is None:
+        return "no Chromium binary (apt-get install -y chromium, or set DURABLE_CHROMIUM)"
+    return None
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     """Where screenshots go: $DURABLE_UI_ARTIFACTS, else build/ui-artifacts (git-ignored)."""
@@ -49,13 +60,12 @@ def artifacts_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the Playwright Python package is not installed (pip install playwright)")
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
     executable = chromium_path()
-    if executable is None:
-        pytest.skip("no Chromium binary (apt-get install -y chromium, or set DURABLE_CHROMIUM)")
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, timeout=60_000)
         try:

@@ -14,10 +14,13 @@ from typing import Any
 
 import pytest
 
+from .conftest import unavailable_reason
 from .png import decode
 from .stack import UiStack
 
-pytestmark = pytest.mark.e2e
+_UNAVAILABLE = unavailable_reason()
+# skip before the stack starts when there is no browser to drive it
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(_UNAVAILABLE is not None, reason=_UNAVAILABLE or "")]
 
 
 def wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
