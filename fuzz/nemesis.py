@@ -189,6 +189,7 @@ class Nemesis:
         self.clock = clock
         self.log = log or (lambda _: None)
         self.done: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
         self.errors: list[str] = []
 
     async def run(self) -> None:
@@ -199,6 +200,10 @@ class Nemesis:
             for ph in timeline:
                 self.set_proxy_faults(ph.faulty)
                 self.log({"phase": "fault" if ph.faulty else "heal", "at": round(self.clock(), 3)})
+                # an action that could not run inside its fault phase (a slow restart delayed
+                # it) is skipped: heal phases stay free of faults
+                while pending and pending[0].at < ph.start:
+                    self.skipped[pending.pop(0).kind] += 1
                 while True:
                     now = self.clock() - t0
                     if now >= ph.end:
@@ -208,6 +213,8 @@ class Nemesis:
                         continue
                     nxt = min(ph.end, pending[0].at if pending else ph.end)
                     await asyncio.sleep(max(0.0, min(0.5, nxt - now)))
+            for a in pending:
+                self.skipped[a.kind] += 1
         finally:
             await self.heal()
 

@@ -30,7 +30,7 @@ def _app() -> typer.Typer:
 def test_failing_run_writes_a_reproduction_that_replays(tmp_path: Path) -> None:
     broken = f"{sys.executable} -m tests.fuzz.broken_server stale-responses"
     common = ["--duration", "3", "--no-process-faults", "--no-proxy-faults", "--concurrency", "6",
-              "--liveness-bound", "8", "--server-cmd", broken]
+              "--liveness-bound", "3", "--server-cmd", broken]
     report = tmp_path / "report.json"
     res = CliRunner().invoke(_app(), ["fuzz", "--seed", "3", "--report", str(report),
                                       "--workdir", str(tmp_path / "w1"), *common])
