@@ -12,6 +12,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -107,3 +108,50 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
             assert executed[(inv, f"step{i}")] >= 1
     print(f"accepted={len(accepted)} steps={len(executed)} re-executed (unacknowledged)="
           f"{sum(1 for v in executed.values() if v > 1)}")
+
+
+def test_sigkill_while_real_sdk_workflows_sleep_and_wait(tmp_path: Path, monkeypatch: Any) -> None:
+    """The real reference SDK: workflows sleeping and waiting on promises survive SIGKILLs."""
+    from .sdk_services import app as sdk_app
+
+    ledger = tmp_path / "ledger.txt"
+    monkeypatch.setenv("DURABLE_TEST_LEDGER", str(ledger))
+    srv = ServerProc(tmp_path / "data", tmp_path / "server.log")
+    keys = [f"w{i}" for i in range(16)]
+    with AppThread(sdk_app) as sdk:
+        srv.start()
+        try:
+            assert httpx.post(f"http://127.0.0.1:{srv.admin}/deployments", json={"uri": sdk.url},
+                              timeout=10).status_code == 201
+            ids = {}
+            for key in keys:
+                r = httpx.post(f"http://127.0.0.1:{srv.ingress}/restate/send/CrashFlow/{key}/run", timeout=10)
+                assert r.status_code == 202
+                ids[key] = r.json()["invocationId"]
+            time.sleep(0.15)
+            srv.kill()  # while the sleeps are pending
+            srv.start()
+            for i, key in enumerate(keys):
+                if i == len(keys) // 2:
+                    srv.kill()  # while some wait on their promise
+                    srv.start()
+                r = httpx.post(f"http://127.0.0.1:{srv.ingress}/restate/call/CrashFlow/{key}/go",
+                               json="!", timeout=30)
+                assert r.status_code == 200, r.text
+            client = httpx.Client(base_url=f"http://127.0.0.1:{srv.ingress}", timeout=60)
+            for key, inv in ids.items():
+                r = client.get(f"/restate/attach/{inv}")
+                assert r.status_code == 200 and r.json() == "ab!", (key, r.text)
+            client.close()
+        finally:
+            srv.stop()
+    acked: set[tuple[str, str]] = set()
+    executed: dict[tuple[str, str], int] = defaultdict(int)
+    for line in ledger.read_text().splitlines():
+        kind, key, step = line.split()
+        if kind == "executed":
+            assert (key, step) not in acked, f"{key} {step} ran again after it was acknowledged"
+            executed[(key, step)] += 1
+        else:
+            acked.add((key, step))
+    assert {k for k, _ in executed} == set(keys)
