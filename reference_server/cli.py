@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     ) -> None:
         """Start the reference server (ingress + admin) on 127.0.0.1."""
-        from .server import Server
+        from .server import Server, quiet_cancellations
 
         logging.basicConfig(
             level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc)) from exc
 
         async def main() -> None:
+            asyncio.get_running_loop().set_exception_handler(quiet_cancellations)
             srv = Server(config)
             await srv.start()
             print(f"ingress {srv.ingress_url}  admin {srv.admin_url}  data {data_dir}", flush=True)

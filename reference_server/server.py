@@ -116,6 +116,13 @@ class Server:
             await self.stop()
 
 
+def quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Python 3.11's stream callback reports connections cancelled at shutdown as errors."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
+
+
 class ServerThread:
     """Run a :class:`Server` on its own thread and event loop.
 
@@ -152,6 +159,7 @@ class ServerThread:
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
+        loop.set_exception_handler(quiet_cancellations)
         self._loop = loop
         try:
             loop.run_until_complete(self._main())

@@ -231,7 +231,13 @@ class FakeSdk:
         if len(path) != 3 or path[0] != "invoke" or (path[1], path[2]) not in self.handlers:
             await _reply(send, 404, b"not found", "text/plain")
             return
-        lines = [orjson.loads(x) for x in body.splitlines() if x.strip()]
+        try:
+            lines = [orjson.loads(x) for x in body.splitlines() if x.strip()]
+        except orjson.JSONDecodeError:
+            lines = []
+        if not lines:  # a truncated request (the server died while sending it)
+            await _reply(send, 400, b"bad request", "text/plain")
+            return
         self.requests.append(lines)
         if self.fail_next > 0:
             self.fail_next -= 1
