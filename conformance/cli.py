@@ -8,6 +8,7 @@ restate-sdk; ``--ingress/--admin/--services`` tests an implementation someone el
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fnmatch
 import json
@@ -42,23 +43,48 @@ def _modes(mode: str) -> list[Mode]:
     return [Mode(mode)]
 
 
-def _run_mode(target: Target, mode: Mode, only: list[str], concurrency: int, quiet: bool) -> list[CaseResult]:
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.fields[label]}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+        TimeElapsedColumn(), console=console, disable=quiet, transient=False,
+    )
+
+
+def _run_mode(progress: Progress, target: Target, mode: Mode, only: list[str], concurrency: int,
+              quiet: bool) -> list[CaseResult]:
     cases = select(only)
-    with Progress(
-        TextColumn(f"[bold]{target.name}[/] {mode.value}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=quiet, transient=False,
-    ) as progress:
-        task = progress.add_task("", total=len(cases))
-        counts = {v.value: 0 for v in Verdict}
+    task = progress.add_task("", total=len(cases), label=f"[bold]{target.name}[/] {mode.value}")
+    counts = {v.value: 0 for v in Verdict}
 
-        def tick(r: CaseResult) -> None:
-            counts[r.verdict.value] += 1
-            desc = " ".join(f"[{_COLORS[k]}]{k}:{n}[/]" for k, n in counts.items() if n)
-            progress.update(task, advance=1, description=desc)
-            if r.verdict is Verdict.FAIL and not quiet:
-                progress.console.print(f"[red]FAIL[/] {r.case.id} ({mode.value}) {r.case.title}: {r.message[:200]}")
+    def tick(r: CaseResult) -> None:
+        counts[r.verdict.value] += 1
+        desc = " ".join(f"[{_COLORS[k]}]{k}:{n}[/]" for k, n in counts.items() if n)
+        progress.update(task, advance=1, description=desc)
+        if r.verdict is Verdict.FAIL and not quiet:
+            progress.console.print(f"[red]FAIL[/] {r.case.id} ({mode.value}) {r.case.title}: {r.message[:200]}")
 
-        return asyncio.run(run_cases(cases, target, mode, concurrency, tick))
+    return asyncio.run(run_cases(cases, target, mode, concurrency, tick))
+
+
+def _stack_mode(progress: Progress, kind: str, mode: Mode, prof: profile_mod.Profile, only: list[str],
+                concurrency: int, quiet: bool) -> list[CaseResult]:
+    """Start a fresh stack for one mode and run the cases against it (one thread per mode)."""
+    with started(kind, mode is Mode.ALWAYS_SUSPEND) as stack:
+        tgt = Target(kind, stack.ingress, stack.admin, stack.services, prof.capabilities, prof.differences,
+                     stack.control(), prof.lacks_reasons)
+        return _run_mode(progress, tgt, mode, only, concurrency, quiet)
+
+
+def _sdk_half(progress: Progress, only: list[str]) -> list[CaseResult]:
+    from .sdk.runner import run_sdk_cases
+
+    n = len(_sdk_selected(only))
+    task = progress.add_task("", total=n, label="[bold]reference_sdk[/] sdk")
+    with started_services("conformance.services.reference") as url:
+        out = asyncio.run(run_sdk_cases(url, only))
+    progress.update(task, completed=n, description=" ".join(
+        f"[{_COLORS[k]}]{k}:{v}[/]" for k, v in summarize(out).items() if v))
+    return out
 
 
 def _sdk_selected(patterns: list[str]) -> list[Case]:
@@ -109,34 +135,37 @@ def run(
     prof = profile_mod.load(profile or (kind if kind in ("reference", "restate") else None))
     results: list[CaseResult] = []
     started_at = time.monotonic()
-    for m in modes:
+    with_sdk = bool(sdk_half if sdk_half is not None else kind == "reference" and mode is None) and bool(
+        _sdk_selected(only or []))
+    with _progress(quiet) as progress:
         if external:
             assert ingress and admin
             if services:
                 register(admin.rstrip("/"), services.rstrip("/"))
             tgt = Target(prof.name if profile else "implementation", ingress, admin, services, prof.capabilities,
                          prof.differences, None, prof.lacks_reasons)
-            if m is Mode.ALWAYS_SUSPEND:
-                console.print("[yellow]note[/]: the kit cannot switch an external target's mode; start it in "
-                              "always-suspend mode yourself for this pass")
-            results += _run_mode(tgt, m, only or [], concurrency, quiet)
-            continue
-        if kind not in ("reference", "restate"):
-            raise typer.BadParameter(f"unknown target {kind!r}")
-        try:
-            with started(kind, m is Mode.ALWAYS_SUSPEND) as stack:
-                tgt = Target(kind, stack.ingress, stack.admin, stack.services, prof.capabilities, prof.differences,
-                             stack.control(), prof.lacks_reasons)
-                results += _run_mode(tgt, m, only or [], concurrency, quiet)
-        except StackError as exc:
-            console.print(f"[red]could not start the {kind} stack[/]: {exc}")
-            raise typer.Exit(2) from exc
-    sdk_cases = _sdk_selected(only or [])
-    if (sdk_half if sdk_half is not None else kind == "reference" and mode is None) and sdk_cases:
-        from .sdk.runner import run_sdk_cases
-
-        with started_services("conformance.services.reference") as url:
-            results += asyncio.run(run_sdk_cases(url, only or []))
+            for m in modes:
+                if m is Mode.ALWAYS_SUSPEND:
+                    console.print("[yellow]note[/]: the kit cannot switch an external target's mode; start it in "
+                                  "always-suspend mode yourself for this pass")
+                results += _run_mode(progress, tgt, m, only or [], concurrency, quiet)
+        else:
+            if kind not in ("reference", "restate"):
+                raise typer.BadParameter(f"unknown target {kind!r}")
+            # One stack per mode, run side by side: most of a case's time is spent waiting (timers,
+            # retries, polling), so two stacks share two cores well.
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(modes) + 1) as pool:
+                futures = [pool.submit(_stack_mode, progress, kind, m, prof, only or [], concurrency, quiet)
+                           for m in modes]
+                if with_sdk:
+                    futures.append(pool.submit(_sdk_half, progress, only or []))
+                try:
+                    for f in futures:
+                        results += f.result()
+                except StackError as exc:
+                    console.print(f"[red]could not start the {kind} stack[/]: {exc}")
+                    raise typer.Exit(2) from exc
+    if with_sdk and not external:
         modes.append(Mode.SDK)
     excl_mod.apply(excl, results)
     _print_summary(results, modes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -31,7 +32,23 @@ class StackError(RuntimeError):
     pass
 
 
+_rng = random.Random()
+
+
 def free_port() -> int:
+    """A free loopback port *below* the ephemeral range (32768+).
+
+    Crash cases restart a server on its old port; a port from the ephemeral range could be handed
+    to someone else's outgoing connection or free-port probe in the meantime, one below it cannot.
+    """
+    for _ in range(200):
+        port = _rng.randrange(20000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -221,9 +238,17 @@ class StackControl:
 
     async def start_server(self) -> None:
         def go() -> None:
-            self._server.start(self.stack.workdir)
-            wait_http(f"{self.stack.admin}/health", 60, self._server.popen)
-            wait_port(int(self.stack.ingress.rsplit(":", 1)[1]), 30, self._server.popen)
+            for attempt in range(5):  # the old ports may take a moment to be released
+                self._server.start(self.stack.workdir)
+                try:
+                    wait_http(f"{self.stack.admin}/health", 60, self._server.popen)
+                    wait_port(int(self.stack.ingress.rsplit(":", 1)[1]), 30, self._server.popen)
+                    return
+                except StackError:
+                    if attempt == 4:
+                        raise
+                    self._server.kill()
+                    time.sleep(0.5)
 
         await asyncio.to_thread(go)
 

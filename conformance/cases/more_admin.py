@@ -82,7 +82,7 @@ async def list_invocations(t: CaseContext) -> None:
 @case("ADM-017", "purge: 409 while running, 200 once completed, then the result is gone", requirements=["ADM-PURGE-1", "ADM-PURGE-2"],
       capabilities=["admin.purge"])
 async def purge(t: CaseContext) -> None:
-    inv = await t.send_ok("Interpreter", "run", {"commands": [{"op": "sleep", "ms": 600}]}, key=t.uid(),
+    inv = await t.send_ok("Interpreter", "run", {"commands": [{"op": "sleep", "ms": 3000}]}, key=t.uid(),
                           idempotency_key=t.uid("ik"))
     r = await t.http.patch(f"{t.target.admin}/invocations/{inv}/purge")
     t.must_eq(r.status_code, 409, "purge while running")
