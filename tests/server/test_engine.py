@@ -422,3 +422,41 @@ def test_wakes() -> None:
     assert wakes(tree, {"type": "signal", "signal_id": 17})
     assert wakes(tree, {"type": "signal", "signal_id": 1})
     assert not wakes(tree, {"type": "completion", "completion_id": 4})
+
+
+def test_expiry_frees_a_workflow_key_with_its_state_and_promises() -> None:
+    eng = make_engine()
+    eng.expire([("inv_wf", "Wf", "run", "k"), ("inv_s", "Svc", "h", None)], 5000)
+    batch = eng.take_batch()
+    assert ops.DeleteInvocation("inv_wf") in batch and ops.DeleteInvocation("inv_s") in batch
+    assert ops.ClearState("Wf", "k", None) in batch and ops.DeletePromises("Wf", "k") in batch
+    assert len(batch) == 4
+
+
+def test_retention_comes_from_the_handler() -> None:
+    eng = make_engine(retention_ms=1000)
+    eng.services["Short"] = ServiceInfo("Short", "service", "dp_1", {"h": HandlerInfo("h", "shared", retention_ms=10)})
+    a, inv_a = start(eng, req())
+    b, inv_b = start(eng, req("Short"))
+    eng.on_response(a, inv_a.start.attempt_id, msgs(*END), 2000)
+    eng.on_response(b, inv_b.start.attempt_id, msgs(*END), 2000)
+    assert eng.active[a].expires_at == 3000 and eng.active[b].expires_at == 2010
+
+
+def test_get_invocation_output_and_attach() -> None:
+    eng = make_engine()
+    target, target_inv = start(eng, req())
+    me, inv = start(eng, req())
+    eng.on_response(me, inv.start.attempt_id, msgs(
+        {"type": "get_invocation_output", "index": 1, "completion_id": 1, "target": {"invocation_id": target}},
+        {"type": "attach_invocation", "index": 2, "completion_id": 2, "target": {"invocation_id": target}},
+        {"type": "get_invocation_output", "index": 3, "completion_id": 3, "target": {"invocation_id": "inv_none"}},
+        {"type": "suspension", "awaiting": {"completion_ids": [2]}}), 1001)
+    entries = journal(eng.take_batch(), me)
+    assert entries[3:] == [
+        {"type": "completion", "completion_id": 1, "void": True, "index": 4},
+        {"type": "completion", "completion_id": 3, "failure": {"code": 404, "message": "invocation not found"}, "index": 5},
+    ]
+    eff = eng.on_response(target, target_inv.start.attempt_id, msgs(*END), 1002)
+    assert [i.start.invocation_id for i in invokes(eff)] == [me]
+    assert journal(eng.take_batch(), me) == [{"type": "completion", "completion_id": 2, "value": "ok", "index": 6}]
