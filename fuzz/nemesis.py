@@ -25,7 +25,10 @@ from typing import IO, Any
 
 from .programs import sub_rng
 
-PROCESS_FAULTS: tuple[str, ...] = ("kill_server", "term_server", "kill_sdk", "pause_server", "pause_sdk")
+#: the nemesis' menu; ``partition_sdk`` cuts the server off from the SDK (at the fault proxy)
+PROCESS_FAULTS: tuple[str, ...] = (
+    "kill_server", "term_server", "kill_sdk", "pause_server", "pause_sdk", "partition_sdk",
+)
 READY_TIMEOUT_S = 30.0
 
 
@@ -162,6 +165,8 @@ def schedule(seed: int, duration: float, kinds: tuple[str, ...] = PROCESS_FAULTS
             "kill_sdk",
             "pause_server" if k % 2 == 0 else "pause_sdk",
         ]
+        if k % 2 == 1:
+            slots.append("partition_sdk")
         rng.shuffle(slots)
         slots = [s for s in slots if s in kinds]
         if not slots:
@@ -169,7 +174,10 @@ def schedule(seed: int, duration: float, kinds: tuple[str, ...] = PROCESS_FAULTS
         span = (ph.end - ph.start) / len(slots)
         for j, kind in enumerate(slots):
             at = ph.start + j * span + rng.uniform(0.1, span * 0.8)
-            param = rng.uniform(0.3, 1.2) if kind.startswith("pause") else rng.uniform(0.0, 0.3)
+            if kind.startswith(("pause", "partition")):
+                param = rng.uniform(0.3, 1.2)
+            else:
+                param = rng.uniform(0.0, 0.3)
             out.append(Action(round(at, 3), kind, round(param, 3)))
     return out
 
@@ -180,8 +188,10 @@ class Nemesis:
     def __init__(self, procs: dict[str, Proc], actions: list[Action], duration: float,
                  set_proxy_faults: Callable[[bool], None], clock: Callable[[], float],
                  log: Callable[[dict[str, Any]], None] | None = None,
-                 fault_s: float = 4.0, heal_s: float = 2.0) -> None:
+                 fault_s: float = 4.0, heal_s: float = 2.0,
+                 partition: Callable[[float], None] | None = None) -> None:
         self.procs = procs
+        self.partition = partition
         self.fault_s, self.heal_s = fault_s, heal_s
         self.actions = actions
         self.duration = duration
@@ -190,6 +200,7 @@ class Nemesis:
         self.log = log or (lambda _: None)
         self.done: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
+        self._resumes: list[asyncio.Future[None]] = []
         self.errors: list[str] = []
 
     async def run(self) -> None:
@@ -218,9 +229,17 @@ class Nemesis:
         finally:
             await self.heal()
 
+    @staticmethod
+    async def _resume_later(proc: Proc, after: float) -> None:
+        await asyncio.sleep(after)
+        if proc.paused:
+            proc.resume()
+
     async def heal(self) -> None:
         """Final heal: proxy faults off, every process resumed and running."""
         self.set_proxy_faults(False)
+        for t in self._resumes:
+            t.cancel()
         for p in self.procs.values():
             if p.paused:
                 p.resume()
@@ -234,6 +253,12 @@ class Nemesis:
                 self.errors.append(str(exc))
 
     async def _do(self, a: Action) -> None:
+        if a.kind == "partition_sdk":
+            if self.partition is not None:
+                self.log({"action": a.kind, "at": round(self.clock(), 3), "scheduled": a.at})
+                self.partition(a.param)  # heals by itself; the timeline moves on
+                self.done[a.kind] += 1
+            return
         target = "server" if a.kind.endswith("server") else "sdk"
         proc = self.procs.get(target)
         if proc is None:
@@ -246,8 +271,7 @@ class Nemesis:
                 await proc.restart(signal.SIGTERM, a.param)
             elif a.kind.startswith("pause"):
                 proc.pause()
-                await asyncio.sleep(a.param)
-                proc.resume()
+                self._resumes.append(asyncio.ensure_future(self._resume_later(proc, a.param)))
             self.done[a.kind] += 1
         except RuntimeError as exc:
             self.errors.append(f"{a.kind}: {exc}")

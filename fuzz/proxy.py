@@ -243,6 +243,8 @@ class FaultProxy:
         self.exchanges: list[dict[str, Any]] = []
         self.faults: Counter[str] = Counter()
         self._n = 0
+        self.partitioned_until = 0.0  # time.monotonic(); see partition()
+        self.partitioned = 0  # requests lost to partitions
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._conn_tasks: set[asyncio.Task[Any]] = set()
@@ -278,6 +280,11 @@ class FaultProxy:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def partition(self, seconds: float) -> None:
+        """For ``seconds``, nothing gets through: requests hang until the partition heals, then
+        their connection is closed without an answer (what a network partition looks like)."""
+        self.partitioned_until = max(self.partitioned_until, time.monotonic() + seconds)
 
     # ------------------------------------------------------------------ server side
 
@@ -358,9 +365,15 @@ class FaultProxy:
         self.observer.request(body, rec)
         self.exchanges.append(rec)
         fault, delay = self.policy.decide(n)
+        if time.monotonic() < self.partitioned_until:
+            fault = "partition"
         rec["fault"] = fault
         rng = sub_rng(self.policy.seed, f"{self.policy.label}-cut:{n}").random()
         try:
+            if fault == "partition":
+                self.partitioned += 1
+                await asyncio.sleep(max(0.0, self.partitioned_until - time.monotonic()))
+                raise _Abort(rst=False)
             if fault == "drop_request":
                 self.faults[fault] += 1
                 await asyncio.sleep(delay)

@@ -107,7 +107,8 @@ async def run(config: RunConfig) -> tuple[dict[str, Any], list[Program]]:
                    if config.process_faults else [])
         nemesis = Nemesis(stack.procs(), actions, config.duration,
                           lambda on: _set_proxy(stack, on and config.proxy_faults),
-                          time.monotonic, r.events.append, config.fault_s, config.heal_s)
+                          time.monotonic, r.events.append, config.fault_s, config.heal_s,
+                          partition=stack.proxy.partition)
         r.stop_at = time.monotonic() + config.duration
         r.hard_deadline = r.stop_at + config.liveness_bound_s + 30
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S,
@@ -450,6 +451,7 @@ def _report(r: Run, nemesis: Nemesis, violations: list[dict[str, Any]],
         "invocations": len(invocations),
         "server_kills": nemesis.done.get("kill_server", 0) + nemesis.done.get("term_server", 0),
         "sdk_kills": nemesis.done.get("kill_sdk", 0),
+        "requests_lost_to_partitions": r.stack.proxy.partitioned,
         "process_faults_skipped": dict(nemesis.skipped),
         "proxy_faults": sum(proxy_faults.values()),
         "client_faults": sum(client_faults.values()),

@@ -147,3 +147,21 @@ def test_observer_uses_the_stored_sleep_deadline() -> None:
     assert rec["timer_completions"] == [[4, 150]]
     obs.response("inv_9", frames({**sleep, "wake_up_time_ms": 50}))
     assert obs.sleeps["inv_9"][4] == 150
+
+
+def test_partition_holds_then_drops(echo_port: int) -> None:
+    async def go() -> None:
+        proxy = FaultProxy(echo_port, FaultPolicy(seed=1, probability=0.0), Clock())
+        url = await proxy.start()
+        proxy.partition(0.3)
+        t0 = time.monotonic()
+        async with httpx.AsyncClient(timeout=5) as c:
+            with pytest.raises(httpx.HTTPError):
+                await c.post(f"{url}/invoke/Svc/h", content=_body())
+            assert time.monotonic() - t0 >= 0.25
+            r = await c.post(f"{url}/invoke/Svc/h", content=_body())  # healed
+            assert r.status_code == 200
+        assert proxy.partitioned == 1
+        await proxy.stop()
+
+    asyncio.run(go())
