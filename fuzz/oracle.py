@@ -33,7 +33,9 @@ Checks (violation ``kind`` in brackets):
   a delayed send's target does not start before its invoke time [``timer_fired_early``,
   ``delayed_send_early``];
 * virtual-object exclusivity: the invocations of one key's exclusive handler never overlap
-  (each starts after the previous one's last attempt) [``exclusivity``].
+  (each starts after the previous one's last attempt) [``exclusivity``];
+* per-key order (JRN-SEND-3): the calls and (undelayed) sends one invocation addresses to one
+  key run in the order of its commands [``order``].
 
 The oracle is pure (no I/O) so that it is unit-tested with synthetic histories, including the
 broken behaviours it exists to catch.
@@ -41,12 +43,13 @@ broken behaviours it exists to catch.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import model
-from .programs import Program, step_name, walk
+from .programs import Program, children, step_name, walk
 
 #: An execution may be logged this long after its request ended (closure threads outlive the
 #: HTTP exchange by a scheduling delay).
@@ -103,6 +106,7 @@ def check(history: History) -> list[dict[str, Any]]:
     violations += _check_acks(history.exchanges)
     violations += _check_timers(history.exchanges)
     violations += _check_exclusive(history.exchanges)
+    violations += _check_order(history.programs, history.exchanges)
     return violations
 
 
@@ -508,4 +512,30 @@ def _check_exclusive(exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
                               owners.get(b), key=key))
             if b_end > busy_until:
                 busy_until, holder = b_end, b
+    return out
+
+
+def _check_order(programs: list[Program], exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for ex in exchanges:
+        owner = ex.get("owner")
+        if not owner or ex.get("duplicate_of") or (ex.get("service"), ex.get("handler")) not in EXCLUSIVE_HANDLERS:
+            continue
+        first[owner] = min(ex["t_start"], first.get(owner, ex["t_start"]))
+        last[owner] = max(ex["t_start"], last.get(owner, ex["t_start"]))
+    out = []
+    for top in programs:
+        for p in walk(top):
+            by_key: dict[str, list[str]] = defaultdict(list)
+            for cmd in p["commands"]:
+                if cmd["kind"] in ("call", "call_fail", "send", "gather", "race"):
+                    for child in children(cmd):
+                        by_key[child["key"]].append(child["id"])
+            for key, ids in by_key.items():
+                for a, b in itertools.pairwise(ids):
+                    if a in last and b in first and first[b] < last[a]:
+                        out.append(_v("order", f"{p['id']} addressed {a} then {b} to key {key}, "
+                                      f"but {b} started at {first[b]:.3f}s, before {a} finished "
+                                      f"(last attempt {last[a]:.3f}s)", p["id"], key=key))
     return out

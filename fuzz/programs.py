@@ -98,6 +98,7 @@ class GenConfig:
     fail_probability: float = 0.08
     cancel_probability: float = 0.05
     kill_probability: float = 0.03
+    same_key_probability: float = 0.35
 
 
 class Gen:
@@ -108,6 +109,7 @@ class Gen:
         self.config = config or GenConfig()
         self.rng = sub_rng(seed, "programs")
         self.count = 0
+        self._last_child_key: dict[str, str] = {}
 
     # ------------------------------------------------------------------ primitives
 
@@ -164,7 +166,20 @@ class Gen:
             commands.append({"kind": "fail", "message": f"planned failure of {pid}"})
         elif ending in ("cancel", "kill"):
             commands.append({"kind": ending})
-        return {"id": pid, "key": self.key(layer), "layer": layer, "commands": commands}
+        return {"id": pid, "key": self._child_key(pid, layer), "layer": layer, "commands": commands}
+
+    def _child_key(self, pid: str, layer: int) -> str:
+        """A key for program ``pid``; a child often shares its previous sibling's key, so that
+        the per-key order of one invocation's calls and sends (JRN-SEND-3) gets exercised."""
+        parent = pid.rsplit(".", 1)[0] if "." in pid else None
+        if parent is None:
+            return self.key(layer)
+        previous = self._last_child_key.get(parent)
+        if previous is not None and self.rng.random() < self.config.same_key_probability:
+            return previous
+        key = self.key(layer)
+        self._last_child_key[parent] = key
+        return key
 
     def command(self, kind: str, pid: str, index: int, layer: int) -> Command:
         cfg = self.config

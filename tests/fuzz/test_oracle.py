@@ -274,3 +274,18 @@ def test_killed_program_is_checked_through_attach() -> None:
     h.outcomes["p3"].attach = {"status": "failed", "code": 409, "message": "killed"}
     h.ledger.append({"type": "done", "pid": "p3", "status": "ok", "obs": [], "seq": 10**6, "t": 1.0})
     assert "wrong_output" in kinds(check(h))
+
+
+def test_per_key_order_of_one_invocations_sends_is_checked() -> None:
+    c1 = _prog("p4.0", "L1-5", [{"kind": "incr"}], 1)
+    c2 = _prog("p4.1", "L1-5", [{"kind": "incr"}], 1)
+    progs = [*_sample(), _prog("p4", "L0-3", [{"kind": "send", "program": c1},
+                                             {"kind": "send", "program": c2}])]
+    b = Builder(progs)
+    h = b.build()
+    h.exchanges[:] = [e for e in h.exchanges if e["owner"] not in ("p4.0", "p4.1")]
+    for owner, t in (("p4.0", 1.0), ("p4.0", 2.0), ("p4.1", 3.0)):
+        b.exchange(owner, t, t + 0.1).update(service="FuzzInterpreter", handler="interpret")
+    assert check(h) == []
+    h.exchanges[-1]["t_start"] = 1.5  # the second send started before the first finished
+    assert "order" in kinds(check(h))
