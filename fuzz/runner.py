@@ -8,7 +8,8 @@ then the final state and the clients' attach results are read and the :mod:`fuzz
 Client outcomes are Jepsen-style. A submission (``/send`` with an idempotency key) that got a
 202 is ``ok``; a 4xx is ``failed``; anything else (connection reset after writing, timeouts,
 5xx) is retried with the same idempotency key — safe by construction — and is
-``indeterminate`` only if no retry ever got a definite answer.
+``indeterminate`` if no retry got a definite answer, or if this program's client is one of the
+(seeded) half that give up at the first ambiguity, so that indeterminate outcomes really occur.
 
 Every loop here is bounded in count and time, and everything talks to 127.0.0.1 only.
 """
@@ -132,6 +133,9 @@ async def run(config: RunConfig) -> tuple[dict[str, Any], list[Program]]:
             b"".join(orjson.dumps(e) + b"\n" for e in stack.proxy.exchanges))
         (config.workdir / "programs.json").write_bytes(orjson.dumps(r.programs))
         violations += [{"kind": "nemesis_error", "detail": e} for e in nemesis.errors]
+        if final_state is None:
+            violations.append({"kind": "unavailable", "detail": "the final state could not be "
+                               "read through the ingress after the final heal"})
         report = _report(r, nemesis, violations, time.monotonic() - t_begin)
         if config.require_coverage:
             report["violations"] += _coverage(report, stack.embedded, config)
