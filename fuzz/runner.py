@@ -499,6 +499,9 @@ def _coverage(report: dict[str, Any], embedded: bool, config: RunConfig) -> list
 
 
 def involved_programs(report: dict[str, Any], programs: list[Program]) -> list[Program]:
-    """The top-level programs a failing run's violations point at (for reproduction/shrinking)."""
+    """The top-level programs a failing run's violations point at (for reproduction/shrinking):
+    by program id, or, for a key's state, every program whose tree touches that key."""
     pids = {str(v["pid"]).split(".")[0].split("#")[0] for v in report["violations"] if v.get("pid")}
-    return [p for p in programs if p["id"] in pids]
+    keys = {str(v["key"]) for v in report["violations"] if v.get("key") and not v.get("pid")}
+    return [p for p in programs
+            if p["id"] in pids or any(q["key"] in keys for q in walk(p))]
