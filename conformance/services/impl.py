@@ -642,10 +642,6 @@ def build(sdk: Any, private: bool = True) -> list[Any]:
     async def interp_run(ctx: Any, program: dict[str, Any]) -> list[Any]:
         return await execute(ctx, list(program.get("commands", [])))
 
-    @interp.handler("runShared", kind="shared")
-    async def interp_run_shared(ctx: Any, program: dict[str, Any]) -> list[Any]:
-        return [await ctx.get(c["key"]) for c in program.get("commands", []) if c.get("op") == "get"]
-
     @interp.handler("get", kind="shared")
     async def interp_get(ctx: Any, key: str) -> Any:
         return await ctx.get(key)
