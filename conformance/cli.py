@@ -26,7 +26,7 @@ from . import exclusions as excl_mod
 from . import profile as profile_mod
 from .model import Case, CaseResult, Mode, Verdict
 from .registry import select
-from .report import matrix_md, write_reports
+from .report import load_requirements, matrix_md, uncovered_must, write_reports
 from .runner import run_cases, summarize
 from .stack import StackError, register, started, started_services
 from .target import Target
@@ -171,6 +171,14 @@ def run(
     _print_summary(results, modes)
     elapsed = time.monotonic() - started_at
     console.print(f"{len(results)} case runs in {elapsed:.1f}s")
+    reqs = load_requirements()
+    if reqs:
+        from .sdk.cases import all_sdk_cases
+
+        must = [r for r in reqs if r["strength"] == "MUST"]
+        missing = uncovered_must([*select([]), *all_sdk_cases()], reqs)
+        console.print(f"spec coverage: {len(must) - len(missing)} of {len(must)} MUST requirements cited by a case "
+                      "(the uncited ones are listed in summary.md)")
     name = prof.name if kind == "url" else kind
     if report:
         write_reports(report, name, [m.value for m in modes], results,
