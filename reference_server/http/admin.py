@@ -159,6 +159,8 @@ class Admin:
         return out
 
     async def _services(self, req: Request, rest: list[str]) -> Response:
+        if len(rest) not in (0, 1, 3) or (len(rest) == 3 and rest[1] != "state"):
+            raise HttpError(404, f"not found: {req.path}")
         _method(req, "GET")
         services = self.runtime.engine.services
         if not rest:
