@@ -82,12 +82,16 @@ class Runtime:
         self._handles: set[asyncio.TimerHandle] = set()
         self._background: list[asyncio.Task[None]] = []
         self._closing = False
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(config.attempt_timeout_s, connect=10.0))
+        # trust_env=False: SDK endpoints are addressed directly, never through an HTTP(S)_PROXY
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(config.attempt_timeout_s, connect=10.0), trust_env=False
+        )
         # httpcore scans its whole pool on every request; several small pools keep that cheap
         self._invokers = [
             httpx.AsyncClient(
                 timeout=httpx.Timeout(config.attempt_timeout_s, connect=10.0),
-                limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+                trust_env=False,
             )
             for _ in range(INVOKER_POOLS)
         ]
