@@ -93,7 +93,7 @@ async def attach_by_id(t: CaseContext) -> None:
       requirements=["ING-OUTPUT-1", "ING-OUTPUT-2"])
 async def output_not_ready(t: CaseContext) -> None:
     key = t.uid()
-    inv = await t.send_ok("Interpreter", "run", {"commands": [{"op": "sleep", "ms": 1500}, {"op": "get", "key": "x"}]},
+    inv = await t.send_ok("Interpreter", "run", {"commands": [{"op": "sleep", "ms": 4000}, {"op": "get", "key": "x"}]},
                           key=key, idempotency_key=t.uid("ik"))
     r = await t.output(inv)
     t.must_eq(r.status_code, 470, "output while running")
