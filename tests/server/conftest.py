@@ -22,6 +22,13 @@ class Stack:
     data_dir: Path
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request of these tests goes to 127.0.0.1 directly, whatever the environment."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     sdk = build_app(tmp_path / "ledger.txt")
