@@ -201,6 +201,8 @@ class Nemesis:
         self.done: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self._resumes: list[asyncio.Future[None]] = []
+        self._background: list[asyncio.Future[None]] = []
+        self._restarting: set[Proc] = set()
         self.errors: list[str] = []
 
     async def run(self) -> None:
@@ -240,6 +242,8 @@ class Nemesis:
         self.set_proxy_faults(False)
         for t in self._resumes:
             t.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         for p in self.procs.values():
             if p.paused:
                 p.resume()
@@ -263,17 +267,28 @@ class Nemesis:
         proc = self.procs.get(target)
         if proc is None:
             return
+        if proc in self._restarting:
+            self.skipped[a.kind] += 1  # still coming back from the previous kill
+            return
         self.log({"action": a.kind, "at": round(self.clock(), 3), "scheduled": a.at})
-        try:
-            if a.kind.startswith("kill"):
-                await proc.restart(signal.SIGKILL, a.param)
-            elif a.kind.startswith("term"):
-                await proc.restart(signal.SIGTERM, a.param)
-            elif a.kind.startswith("pause"):
-                proc.pause()
-                self._resumes.append(asyncio.ensure_future(self._resume_later(proc, a.param)))
+        if a.kind.startswith(("kill", "term")):
+            # restarts run in the background, so a slow restart of one process does not push
+            # the other process's faults out of their phase
+            self._restarting.add(proc)
+            sig = signal.SIGKILL if a.kind.startswith("kill") else signal.SIGTERM
+            self._background.append(asyncio.ensure_future(self._restart(proc, sig, a)))
             self.done[a.kind] += 1
+        elif a.kind.startswith("pause"):
+            proc.pause()
+            self._resumes.append(asyncio.ensure_future(self._resume_later(proc, a.param)))
+            self.done[a.kind] += 1
+
+    async def _restart(self, proc: Proc, sig: int, a: Action) -> None:
+        try:
+            await proc.restart(sig, a.param)
         except RuntimeError as exc:
             self.errors.append(f"{a.kind}: {exc}")
             with contextlib.suppress(Exception):
                 await proc.restart(signal.SIGKILL)
+        finally:
+            self._restarting.discard(proc)
