@@ -1,0 +1,1 @@
+"""Services the fuzzer deploys behind its fault proxy (see interpreter.py)."""
