@@ -37,7 +37,7 @@ import socket
 import struct
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import h11
@@ -76,6 +76,8 @@ class FaultPolicy:
     enabled: bool = True
     #: distinguishes the PRNG streams of several proxies sharing a seed
     label: str = "proxy"
+    prelude: bool = True
+    _used: set[str] = field(default_factory=set)
 
     def decide(self, n: int) -> tuple[str | None, float]:
         """The fault for exchange ``n`` (or None) and its delay/hold parameter in seconds."""
@@ -83,7 +85,17 @@ class FaultPolicy:
         menu = [k for k in self.kinds if k not in TARGETED_FAULTS]
         kind = rng.choice(menu) if menu and rng.random() < self.probability else None
         delay = rng.uniform(0.0, self.max_delay_s)
-        return (kind if self.enabled else None), delay
+        if not self.enabled:
+            return None, delay
+        if self.prelude and self.probability > 0:
+            # coverage prelude: the first faulty-phase requests get each kind once, so that a
+            # short or slow run still exercises every kind (the report checks it)
+            left = [k for k in menu if k not in self._used]
+            if left:
+                kind = left[0]
+        if kind is not None:
+            self._used.add(kind)
+        return kind, delay
 
     def targeted(self, n: int, response_types: list[str]) -> str | None:
         """A fault aimed at what the response turned out to carry."""
