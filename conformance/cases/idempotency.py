@@ -149,7 +149,7 @@ async def idempotency_retention(t: CaseContext) -> None:
     target = {"target": "idempotentInvocation", "service": "ShortRetentionService", "handler": "echo", "idempotencyKey": ik}
     t.must_eq(await t.call_ok("ShortRetentionService", "echo", "one", idempotency_key=ik), "one", "first call")
     t.must_eq(await t.call_ok("ShortRetentionService", "echo", "two", idempotency_key=ik), "one",
-              "a repeat within the 2 s retention returns the stored result")
+              "a repeat within the 5 s retention returns the stored result")
 
     async def output() -> int:
         return int((await t.output_target(target)).status_code)

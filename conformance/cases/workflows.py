@@ -139,7 +139,7 @@ async def retention(t: CaseContext) -> None:
     target = {"target": "workflow", "workflowName": "ShortRetentionWorkflow", "workflowKey": key}
     t.must_eq(await t.call_ok("ShortRetentionWorkflow", "run", "first", key=key), "first", "first run")
     r = await t.call("ShortRetentionWorkflow", "run", "again", key=key)
-    t.must_eq(r.status_code, 409, "a second run within the 2 s retention")
+    t.must_eq(r.status_code, 409, "a second run within the 5 s retention")
 
     async def output() -> int:
         return int((await t.output_target(target)).status_code)

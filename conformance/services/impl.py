@@ -260,11 +260,11 @@ def build(sdk: Any, private: bool = True) -> list[Any]:
     # ------------------------------------------------------------------ short retention
     short_wf = sdk.Workflow("ShortRetentionWorkflow")
 
-    @short_wf.main("run", workflow_retention=timedelta(seconds=2))
+    @short_wf.main("run", workflow_retention=timedelta(seconds=5))
     async def short_wf_run(ctx: Any, value: Any) -> Any:
         return value
 
-    short_svc = sdk.Service("ShortRetentionService", idempotency_retention=timedelta(seconds=2))
+    short_svc = sdk.Service("ShortRetentionService", idempotency_retention=timedelta(seconds=5))
 
     @short_svc.handler("echo")
     async def short_echo(ctx: Any, value: Any) -> Any:
