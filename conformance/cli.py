@@ -182,7 +182,8 @@ def run(
     name = prof.name if kind == "url" else kind
     if report:
         write_reports(report, name, [m.value for m in modes], results,
-                      select(only or []) + (_sdk_selected(only or []) if Mode.SDK in modes else []), prof.differences)
+                      select(only or []) + (_sdk_selected(only or []) if Mode.SDK in modes else []),
+                      {**prof.differences, **{f"lacks {k}": v for k, v in prof.lacks_reasons.items()}})
         if exclusions is not None or any(r.verdict is Verdict.FAIL for r in results):
             excl_mod.write_new(report / "exclusions.new.yaml", excl_mod.ratchet(excl, results))
         console.print(f"reports in {report}")

@@ -119,7 +119,7 @@ def summary_md(
                          f"{', '.join(r.case.requirements)} | {msg} | {reason} |")
         lines.append("")
     if profile_notes:
-        lines += ["## Profile: deliberate differences", ""]
+        lines += ["## Profile: known differences and undeclared capabilities, with reasons", ""]
         lines += [f"- **{k}**: {v}" for k, v in sorted(profile_notes.items())]
         lines.append("")
     lines += ["## Spec coverage", ""]
