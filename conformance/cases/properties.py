@@ -221,3 +221,79 @@ def _check_all(t: CaseContext) -> Any:
       timeout_s=90)
 async def combos(t: CaseContext) -> None:
     await asyncio.to_thread(_run_family, t, AWAITS, _check_all(t), "PROP-003")
+
+
+def _rich_program(counter_key: str) -> st.SearchStrategy[list[dict[str, Any]]]:
+    call = st.builds(lambda n: {"op": "call", "service": "Counter", "handler": "add", "key": counter_key, "input": n},
+                     st.integers(1, 5))
+    send = st.builds(lambda n: {"op": "send", "service": "Counter", "handler": "add", "key": counter_key, "input": n},
+                     st.integers(1, 5))
+    guarded = st.builds(
+        lambda v, msg: {"op": "try", "body": [{"op": "set", "key": "a", "value": v}, {"op": "fail", "message": msg}],
+                        "catch": [{"op": "increment", "key": "n"}]},
+        VALUE, st.sampled_from(["boom", "bust"]))
+    return st.lists(st.one_of(NO_KEYS, call, send, guarded), min_size=1, max_size=8)
+
+
+def _rich_model(cmds: list[dict[str, Any]]) -> tuple[list[Any], dict[str, Any], int]:
+    state: dict[str, Any] = {}
+    counter = 0
+    out: list[Any] = []
+    for c in cmds:
+        if c["op"] == "call":
+            out.append({"oldValue": counter, "newValue": counter + c["input"]})
+            counter += c["input"]
+        elif c["op"] == "send":
+            counter += c["input"]
+            out.append(None)
+        elif c["op"] == "try":
+            state["a"] = c["body"][0]["value"]
+            state["n"] = int(state.get("n") or 0) + 1
+            out.append({"error": c["body"][1]["message"], "code": 500, "catch": [state["n"]]})
+        else:
+            sub, state = _model_step(c, state)
+            out.append(sub)
+    return out, state, counter
+
+
+def _model_step(c: dict[str, Any], state: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    outs, final = model([[c]]) if not state else _model_from(state, c)
+    return outs[0][0], final
+
+
+def _model_from(state: dict[str, Any], c: dict[str, Any]) -> tuple[list[list[Any]], dict[str, Any]]:
+    seed_cmds = [{"op": "set", "key": k, "value": v} for k, v in state.items()]
+    outs, final = model([[*seed_cmds, c]])
+    return [[outs[0][-1]]], final
+
+
+def _check_rich(t: CaseContext) -> Any:
+    def check(client: httpx.Client, example: tuple[str, list[dict[str, Any]]]) -> str | None:
+        counter_key, cmds = example
+        key = f"prop-{uuid.uuid4().hex[:12]}"
+        want, final, total = _rich_model(cmds)
+        r = client.post(f"{t.target.ingress}/restate/call/Interpreter/{key}/run", json={"commands": cmds})
+        if r.status_code != 200 or _json(r) != want:
+            return f"answered {r.status_code} {r.text[:300]}, model says {want!r}"
+        for k in ["a", "b", "c", "n", "l"]:
+            got = _json(client.post(f"{t.target.ingress}/restate/call/Interpreter/{key}/get", json=k))
+            if got != final.get(k):
+                return f"final state {k}: {got!r}, model says {final.get(k)!r}"
+        got_total = None
+        for _ in range(100):
+            got_total = _json(client.post(f"{t.target.ingress}/restate/call/Counter/{counter_key}/get"))
+            if got_total == total:
+                return None
+            import time
+
+            time.sleep(0.05)
+        return f"Counter/{counter_key}: {got_total!r}, model says {total} (calls and sends each count once)"
+
+    return check
+
+
+@case("PROP-005", "random programs with calls, sends and caught terminal errors agree with a model",
+      requirements=["JRN-CALL-1", "JRN-SEND-1", "ERR-TERM-2", "ERR-TERM-3", "TS-INTERP-1"], timeout_s=90)
+async def rich_programs(t: CaseContext) -> None:
+    strategy = st.uuids().map(lambda u: f"c-{u.hex[:12]}").flatmap(lambda k: st.tuples(st.just(k), _rich_program(k)))
+    await asyncio.to_thread(_run_family, t, strategy, _check_rich(t), "PROP-005")
