@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+import reference_ui
+
 from .. import ids
 from ..core.model import STATUSES, Inv, ServiceInfo, rfc3339
 from ..registry import DiscoveryError
@@ -102,6 +104,8 @@ class Admin:
             return await self._services(req, seg[1:])
         if head == "invocations":
             return await self._invocations(req, seg[1:])
+        if req.method == "GET" and (asset := reference_ui.resolve(req.path)) is not None:
+            return Response(asset.status, asset.body, asset.headers)
         raise HttpError(404, f"not found: {req.path}")
 
     async def _deployments(self, req: Request, rest: list[str]) -> Response:
