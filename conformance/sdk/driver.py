@@ -156,9 +156,11 @@ class SdkContext(CaseContext):
         answers: list[Answer] = []
         errors: list[dict[str, Any]] = []
         inv = f"inv_{uuid.uuid4().hex}"
+        failed_since_growth = 0  # start.retry_count: failed attempts since the journal last grew (JRN-RETRY-5)
         for _ in range(max_requests):
+            length_before = len(journal)
             ans = await self.invoke(service, handler, journal, key=key, state=st, invocation_id=inv, random_seed=random_seed,
-                                    retry_count=len(errors))
+                                    retry_count=failed_since_growth)
             answers.append(ans)
             self.must_eq(ans.status, 200, f"invoke status ({ans.text[:200]})")
             for c in ans.commands:
@@ -172,6 +174,10 @@ class SdkContext(CaseContext):
             for p in ans.proposals:
                 journal.append({"type": "completion", "index": len(journal), "completion_id": p["completion_id"], **result_of(p)})
             term = ans.terminator
+            if len(journal) > length_before:
+                failed_since_growth = 0
+            if term["type"] == "error":
+                failed_since_growth += 1
             if term["type"] == "end":
                 out = next((c for c in journal if c["type"] == "output"), None)
                 return Run(journal, answers, out, errors)
