@@ -6,6 +6,7 @@ exercise the system the way a user does (subprocesses, HTTP, curl).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,13 +46,35 @@ def wait_until(pred: Callable[[], bool], timeout: float, what: str, interval: fl
 
 
 @dataclass
-class ServerProcess:
+class _Child:
+    """A child process owned by a test: SIGKILL-able and stoppable (TERM, then KILL)."""
+
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+            self.proc = None
+
+
+@dataclass
+class ServerProcess(_Child):
     data_dir: Path
     log_path: Path
     ingress_port: int = field(default_factory=free_port)
     admin_port: int = field(default_factory=free_port)
     extra_args: tuple[str, ...] = ()
-    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def ingress(self) -> str:
@@ -79,32 +102,16 @@ class ServerProcess:
         wait_until(lambda: httpx.get(f"{self.admin}/health", timeout=1).status_code == 200, 30, "admin health")
         wait_until(lambda: httpx.get(f"{self.ingress}/restate/health", timeout=1).status_code == 200, 30, "ingress health")
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=30)
-        self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
-            self.proc = None
 
 
 @dataclass
-class ServiceProcess:
+class ServiceProcess(_Child):
     """hypercorn serving an ASGI app (``module:attr``) with stdout captured to a log file."""
 
     app: str
     log_path: Path
     port: int = field(default_factory=free_port)
     pythonpath: Path | None = None
-    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -127,21 +134,22 @@ class ServiceProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=30)
-        self.proc = None
 
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
-            self.proc = None
+
+@contextlib.contextmanager
+def running(tmp: Path, app: str = "examples.tour:app") -> Iterator[tuple[ServerProcess, ServiceProcess]]:
+    """`durable server` + hypercorn serving ``app``, registered; stopped on exit."""
+    server = ServerProcess(data_dir=tmp / "data", log_path=tmp / "server.log")
+    service = ServiceProcess(app, log_path=tmp / "service.log")
+    server.start()
+    service.start()
+    try:
+        r = register(server.admin, service.url)
+        assert r.status_code == 201, r.text
+        yield server, service
+    finally:
+        service.stop()
+        server.stop()
 
 
 def register(admin: str, uri: str) -> httpx.Response:

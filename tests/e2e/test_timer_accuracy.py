@@ -17,23 +17,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .stack import ServerProcess, ServiceProcess, register
+from .stack import ServerProcess, ServiceProcess, running
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture()
 def stack(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServiceProcess]]:
-    server = ServerProcess(data_dir=tmp_path / "data", log_path=tmp_path / "server.log")
-    service = ServiceProcess("tests.e2e.apps.timers:app", log_path=tmp_path / "service.log")
-    server.start()
-    service.start()
-    try:
-        assert register(server.admin, service.url).status_code == 201
-        yield server, service
-    finally:
-        service.stop()
-        server.stop()
+    with running(tmp_path, "tests.e2e.apps.timers:app") as procs:
+        yield procs
 
 
 def test_sleeps_never_fire_early(stack: tuple[ServerProcess, ServiceProcess], tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from durable.protocol.audit import summarise
 
-from .stack import ServerProcess, ServiceProcess, register, wait_until
+from .stack import ServerProcess, ServiceProcess, running, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -24,16 +24,8 @@ USER = {"name": "John Doe", "email": "john@mail.com"}
 
 @pytest.fixture()
 def stack(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServiceProcess]]:
-    server = ServerProcess(data_dir=tmp_path / "data", log_path=tmp_path / "server.log")
-    service = ServiceProcess("examples.tour:app", log_path=tmp_path / "service.log")
-    server.start()
-    service.start()
-    try:
-        assert register(server.admin, service.url).status_code == 201
-        yield server, service
-    finally:
-        service.stop()
-        server.stop()
+    with running(tmp_path, "examples.tour:app") as procs:
+        yield procs
 
 
 def emails(service: ServiceProcess, workflow: str, key: str) -> list[str]:
