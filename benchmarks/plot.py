@@ -3,16 +3,21 @@
 matplotlib is not a dependency of the project: when it is importable we draw four panels with
 it (.svg or .png by the file suffix); otherwise we write a small SVG by hand (grouped bars of
 throughput and p50/p99 per concurrency), so ``--plot`` works on a bare install.
+
+``python -m benchmarks.plot OUT A.json B.json ...`` draws several documents as one: later files
+only fill in what the first lacks (e.g. a separate 100,000-workflow memory run).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import sys
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-__all__ = ["plot", "svg_bars"]
+__all__ = ["merge", "plot", "svg_bars"]
 
 COLORS = {"reference": "#1f77b4", "restate": "#ff7f0e"}
 
@@ -93,7 +98,8 @@ def _matplotlib(doc: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("workflows invoked")
     ax.set_ylabel("server RSS MB")
     ax.set_title("server memory")
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
 
     meta = doc.get("meta", {})
     fig.suptitle(f"durable bench {meta.get('mode', '')} {meta.get('date', '')} "
@@ -133,3 +139,26 @@ def svg_bars(doc: dict[str, Any]) -> str:
                          f'fill="{COLORS.get(kind, "#888")}">{escape(kind)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def merge(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first document, with stack sections it lacks taken from the later ones."""
+    if not docs:
+        return {}
+    base: dict[str, Any] = json.loads(json.dumps(docs[0]))
+    for doc in docs[1:]:
+        for kind, st in doc.get("stacks", {}).items():
+            target = base.setdefault("stacks", {}).setdefault(kind, {})
+            for key, value in st.items():
+                target.setdefault(key, value)
+    return base
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 2:
+        raise SystemExit("usage: python -m benchmarks.plot OUT.png|OUT.svg RESULT.json [MORE.json ...]")
+    plot(merge([json.loads(Path(a).read_text()) for a in argv[1:]]), Path(argv[0]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
