@@ -45,7 +45,7 @@ class Plan:
     batch_time_limit_s: float = 60.0
     warmup: int = 64
     step_sizes: tuple[int, ...] = (10, 100, 1000)
-    step_reps: dict[int, int] = field(default_factory=lambda: {10: 10, 100: 3, 1000: 2})
+    step_reps: dict[int, int] = field(default_factory=lambda: {10: 20, 100: 5, 1000: 3})
     resume_steps: int = 100
     resume_size: int = 100_000
     memory_workflows: int = 100_000
@@ -183,6 +183,16 @@ def step_ratio(scaling: dict[str, Any], big: str = "1000", small: str = "10") ->
     return stats.ratio(scaling.get(big, {}).get("per_step_ms"), scaling.get(small, {}).get("per_step_ms"))
 
 
+def marginal_step_ms(scaling: dict[str, Any], big: str = "1000", small: str = "10") -> float | None:
+    """(latency at ``big`` - latency at ``small``) / (big - small): the cost of one more step,
+    without the fixed per-workflow part that inflates the small workflow's per-step figure."""
+    a = scaling.get(big, {}).get("latency_p50_ms")
+    b = scaling.get(small, {}).get("latency_p50_ms")
+    if a is None or b is None or int(big) == int(small):
+        return None
+    return float(a - b) / (int(big) - int(small))
+
+
 async def run(plan: Plan, kinds: list[str], workdir: Path | None = None, command: str = "",
               log: Callable[[str], None] = print, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Start ``kinds``, measure per ``plan`` alternating them, stop them; return the document."""
@@ -247,6 +257,7 @@ async def _measure(plan: Plan, stacks: dict[str, BenchStack], clients: dict[str,
         for kind in stacks:
             sc = out[kind]["step_scaling"]
             sc["per_step_ratio_1000_vs_10"] = step_ratio(sc)
+            sc["marginal_per_step_ms_10_to_1000"] = marginal_step_ms(sc)
 
     if "resume" not in skip:
         for kind in stacks:

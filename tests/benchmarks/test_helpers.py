@@ -111,6 +111,9 @@ def test_ratios_are_ours_over_restate() -> None:
     assert r["per_step_10"] == pytest.approx(0.5)
     assert runner.ratios({"reference": _doc()["stacks"]["reference"]}) == {}
     assert runner.step_ratio(_doc()["stacks"]["reference"]["step_scaling"]) == pytest.approx(1.2)
+    scaling = {"10": {"latency_p50_ms": 30.0}, "1000": {"latency_p50_ms": 1020.0}}
+    assert runner.marginal_step_ms(scaling) == pytest.approx(1.0)
+    assert runner.marginal_step_ms({"10": {"latency_p50_ms": 30.0}}) is None
 
 
 def test_markdown_report_and_svg() -> None:
