@@ -128,7 +128,10 @@ class Proc:
 def services_proc(module: str, port: int) -> Proc:
     return Proc(
         f"services-{module.rsplit('.', 1)[-1]}",
-        [sys.executable, "-m", "hypercorn", f"{module}:app", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        # A long keep-alive: a server that pools connections to the deployment must not lose a
+        # request to the endpoint closing an idle connection at the same moment (hypercorn's default is 5 s).
+        [sys.executable, "-m", "hypercorn", f"{module}:app", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+         "--keep-alive", "300"],
     )
 
 
