@@ -30,8 +30,8 @@ def markdown(doc: dict[str, Any]) -> str:
                          f"{fmt(t['p99_ms'])} | {fmt(t['server_cpu_ms_per_wf'], 2)} | "
                          f"{fmt(t['sdk_cpu_ms_per_wf'], 2)} | {t['errors']} |")
     lines += ["", "| stack | server peak RSS MB | SDK peak RSS MB | per-step ms @10 | @100 | @1000 "
-              "| 1000/10 | resume 10 MB journal ms | RSS after N wf (MB) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| 1000/10 | marginal ms/step | resume 10 MB journal ms | RSS after N wf (MB) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for kind, st in stacks.items():
         sc = st.get("step_scaling", {})
         mem = st.get("memory", {})
@@ -45,6 +45,7 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {kind} | {fmt(st.get('server_peak_rss_mb'))} | {fmt(st.get('sdk_peak_rss_mb'))} | "
             f"{fmt(sc.get('10', {}).get('per_step_ms'), 2)} | {fmt(sc.get('100', {}).get('per_step_ms'), 2)} | "
             f"{fmt(sc.get('1000', {}).get('per_step_ms'), 2)} | {fmt(sc.get('per_step_ratio_1000_vs_10'), 2)} | "
+            f"{fmt(sc.get('marginal_per_step_ms_10_to_1000'), 2)} | "
             f"{fmt(st.get('resume', {}).get('resume_ms'))} | {mem_txt} |")
     r = doc.get("ratios", {})
     if r:
