@@ -134,13 +134,16 @@ def _done_markers(
 
 
 def _applied(history: History, done: dict[str, dict[str, Any]]) -> list[Program]:
-    """Top-level programs that must have run: accepted ones, and indeterminate ones that did."""
+    """Top-level programs that must have run: accepted ones, and indeterminate ones that the
+    server accepted after all — their ``done`` marker exists, or the proxy saw the server
+    invoke them (an invocation the server started must finish, whatever the client heard)."""
+    invoked = {ex.get("owner") for ex in history.exchanges if ex.get("owner")}
     out = []
     for p in history.programs:
         o = history.outcomes.get(p["id"])
         if o is None:
             continue
-        if o.accept == "ok" or (o.accept == "indeterminate" and p["id"] in done):
+        if o.accept == "ok" or (o.accept == "indeterminate" and (p["id"] in done or p["id"] in invoked)):
             out.append(p)
     return out
 

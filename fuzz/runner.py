@@ -341,14 +341,16 @@ async def _cancel(r: Run, pid: str, kill: bool = False) -> None:
 
 
 def _expected_pids(r: Run, done: set[str]) -> set[str]:
-    """Every program that must finish: accepted ones and indeterminate ones that started
-    finishing (their top-level marker exists), with all their children."""
+    """Every program that must finish: accepted ones and indeterminate ones the server turns
+    out to have accepted (a marker exists, or the proxy saw it invoked), with all children."""
     out: set[str] = set()
+    invoked = r.stack.proxy.observer.owners.values()
+    seen = set(invoked)
     for top in r.programs:
         accept = r.outcomes[top["id"]].accept
         if model.expected_status(top) == "killed":
             continue  # a killed program posts no marker; attaching to it is checked instead
-        if accept == "ok" or (accept == "indeterminate" and top["id"] in done):
+        if accept == "ok" or (accept == "indeterminate" and (top["id"] in done or top["id"] in seen)):
             out |= {p["id"] for p in walk(top)}
     return out
 

@@ -55,7 +55,8 @@ class Builder:
     def build(self, indeterminate: tuple[str, ...] = ()) -> History:
         for top in self.programs:
             for p in walk(top):
-                self.exchange(p["id"], 0.0, 1e6)
+                if top["id"] not in indeterminate:  # (an unknown outcome: never invoked here)
+                    self.exchange(p["id"], 0.0, 1e6)
                 for i, c in enumerate(p["commands"]):
                     if c["kind"] in ("run", "run_fail"):
                         self.rec({"type": "exec", "step": step_name(p["id"], i), "owner": p["id"], "n": 1})
@@ -289,3 +290,11 @@ def test_per_key_order_of_one_invocations_sends_is_checked() -> None:
     assert check(h) == []
     h.exchanges[-1]["t_start"] = 1.5  # the second send started before the first finished
     assert "order" in kinds(check(h))
+
+
+def test_indeterminate_but_invoked_program_must_complete() -> None:
+    b = Builder(_sample())
+    h = b.build(indeterminate=("p1",))
+    assert check(h) == []
+    b.exchange("p1", 1.0, 2.0)  # the server did invoke it: it must finish
+    assert "lost_invocation" in kinds(check(h))
