@@ -19,6 +19,8 @@ class ServerConfig:
     admin_port: int = 9070
     always_suspend: bool = False
     retention_ms: int = DEFAULT_RETENTION_MS
+    #: how often expired results and idempotency entries are purged (an indexed query)
+    retention_sweep_s: float = 1.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_body_bytes: int = MAX_BODY_BYTES
     #: how long one attempt (one HTTP request to the SDK) may take

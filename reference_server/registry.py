@@ -113,6 +113,11 @@ def _retry(obj: Json, where: str) -> dict[str, Json] | None:
     return out or None
 
 
+def _first_set(*values: int | None) -> int | None:
+    """The first value that is not None (a handler's own setting wins, even 0)."""
+    return next((v for v in values if v is not None), None)
+
+
 def _ms(obj: Json, name: str, where: str) -> int | None:
     value = obj.get(name)
     if value is None:
@@ -188,6 +193,7 @@ def parse_manifest(manifest: Json, deployment_id: str) -> list[ServiceInfo]:
             if "idempotencyRetention" in h and hty == "workflow":
                 raise DiscoveryError(f"{where}: idempotencyRetention is not allowed on a workflow's run handler")
             abort = _ms(h, "abortTimeout", where)
+            svc_idempotency_retention = _ms(s, "idempotencyRetention", f"service {name}")
             handlers[hname] = HandlerInfo(
                 name=hname,
                 ty=hty,
@@ -199,7 +205,7 @@ def parse_manifest(manifest: Json, deployment_id: str) -> list[ServiceInfo]:
                 output_content_type_if_empty=bool(outp.get("setContentTypeIfEmpty", False)),
                 retention_ms=_ms(h, "workflowCompletionRetention", where)
                 if hty == "workflow"
-                else _ms(h, "idempotencyRetention", where),
+                else _first_set(_ms(h, "idempotencyRetention", where), svc_idempotency_retention),
                 retry=_retry(h, where),
                 abort_timeout_ms=abort if abort is not None else svc_abort,
                 documentation=h.get("documentation"),

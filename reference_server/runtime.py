@@ -346,7 +346,7 @@ class Runtime:
 
     async def _expiry_loop(self) -> None:
         while True:
-            await asyncio.sleep(60)
+            await asyncio.sleep(self.config.retention_sweep_s)
             expired = await self.store.expired(now_ms(), 1000)
             if expired:
                 self.engine.expire(expired, now_ms())
