@@ -162,10 +162,10 @@ async def _drive(r: Run, client: httpx.AsyncClient) -> None:
 
     def next_program() -> Program | None:
         nonlocal count
+        if queue is not None:  # a replay runs every program it was given, whatever the time
+            return queue.pop(0) if queue and time.monotonic() < r.hard_deadline else None
         if time.monotonic() >= r.stop_at:
             return None
-        if queue is not None:
-            return queue.pop(0) if queue else None
         forced = ALL_KINDS[count] if count < len(ALL_KINDS) else None
         count += 1
         return gen.program(forced)
