@@ -54,6 +54,7 @@ CAPABILITIES: dict[str, str] = {
     "admin.purge": "PATCH /invocations/{id}/purge",
     "admin.openapi": "GET /openapi.json on the admin port",
     "services.retention": "manifest retention (idempotency, workflow completion) is applied and expired results are purged within seconds",
+    "wire.durable_v1": "the server speaks this spec's NDJSON invocation protocol to SDK deployments (chapter 02)",
     "process.control": "the kit can SIGKILL and restart the server and the services (stacks it started itself)",
 }
 

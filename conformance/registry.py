@@ -56,7 +56,7 @@ def register(c: Case) -> None:
 
 
 def all_cases() -> list[Case]:
-    from . import cases  # noqa: F401  (import registers the cases)
+    from . import cases, wire  # noqa: F401  (import registers the cases)
 
     return sorted(_CASES.values(), key=lambda c: c.id)
 

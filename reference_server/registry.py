@@ -80,9 +80,8 @@ def _check_schema(manifest: Json) -> None:
     validator = _manifest_validator()
     if validator is None:
         return
-    # Unknown fields are tolerated (forward compatibility, and Restate-manifest options such as
-    # a service's ingressPrivate that the schema may not list yet); everything else is refused.
-    errors = [e for e in validator.iter_errors(manifest) if e.validator != "additionalProperties"]
+    # Unknown fields are an error like any other schema violation (DISC-MAN-1, DISC-REQ-5).
+    errors = list(validator.iter_errors(manifest))
     error = jsonschema.exceptions.best_match(errors)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"

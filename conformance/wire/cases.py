@@ -1,0 +1,746 @@
+"""Server wire conformance: the kit plays a scripted SDK and checks what the server sends.
+
+Every case registers its own :class:`~conformance.wire.sdk.ScriptedSdk` (unique service names),
+starts invocations through the ingress, scripts the SDK's answer per attempt and asserts on the
+requests the server sent (chapters 02, 03 and 04, the server's side). Every recorded request is
+also checked against the framing rules and the message schemas.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..context import CaseContext
+from ..model import Mode, Strength
+from ..registry import case
+from .sdk import (
+    CT,
+    END,
+    MANIFEST_CT,
+    RESUME_MISS,
+    Reply,
+    Req,
+    ScriptedSdk,
+    awakeable_id,
+    error,
+    failure_output,
+    manifest,
+    nd,
+    now_ms,
+    output,
+    propose,
+    run_cmd,
+    service,
+    set_state,
+    sleep_cmd,
+    suspension,
+)
+
+Json = Any
+CAP = "wire.durable_v1"
+DEFAULT_ONLY = (Mode.DEFAULT,)
+
+
+def wire(id: str, title: str, requirements: list[str], *, modes: tuple[Mode, ...] = (Mode.DEFAULT, Mode.ALWAYS_SUSPEND),
+         capabilities: tuple[str, ...] = (), strength: Strength = Strength.MUST,
+         timeout_s: float = 20.0) -> Callable[[Any], Any]:
+    return case(id, title, requirements=requirements, capabilities=(CAP, *capabilities), modes=modes,
+                strength=strength, timeout_s=timeout_s)
+
+
+def by_attempt(*replies: Reply | Callable[[Req], Reply]) -> Callable[[Req], Reply]:
+    """Answer attempt n with replies[n] (the last one repeats)."""
+
+    def script(req: Req) -> Reply:
+        r = replies[min(req.n, len(replies) - 1)]
+        return r(req) if callable(r) else r
+
+    return script
+
+
+def ok(*msgs: Json) -> Reply:
+    return Reply(nd(*msgs))
+
+
+def done(value: Json = None) -> Callable[[Req], Reply]:
+    """Output ``value`` at the end of the journal the request announced, then end."""
+    return lambda req: ok(output(int(req.start["journal_length"]), value), END)
+
+
+async def one_service(ctx: CaseContext, script: Callable[[Req], Reply], ty: str = "SERVICE",
+                      handler: str | Json = "run", **opts: Json) -> tuple[ScriptedSdk, str]:
+    name = ScriptedSdk.name()
+    hname = handler if isinstance(handler, str) else handler["name"]
+    sdk = ScriptedSdk(ctx, [service(name, [handler], ty, **opts)], {f"{name}/{hname}": script})
+    return sdk, name
+
+
+async def send(ctx: CaseContext, svc: str, handler: str = "run", body: Json = None, key: str | None = None) -> str:
+    return await ctx.send_ok(svc, handler, body, key=key)
+
+
+async def result(ctx: CaseContext, inv: str, timeout: float = 10.0) -> tuple[int, Json]:
+    r = await ctx.attach(inv, timeout=timeout)
+    return r.status_code, (r.json() if r.content else None)
+
+
+def same_failure_code(ctx: CaseContext, status: int, body: Json, code: int, what: str) -> None:
+    ctx.must(isinstance(body, dict) and body.get("code") == code,
+             f"{what}: expected a failure with code {code}, got {status} {body!r}")
+
+
+# ====================================================================== request shape
+
+
+@wire("WIRE-S-001", "an attempt is POST {deployment}/invoke/{service}/{handler}", ["WIRE-HTTP-1", "DISC-1"])
+async def invoke_path(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, done("x"))
+    sdk.prefix = "/some/base"
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        [req] = await sdk.attempts(inv, 1)
+        ctx.must_eq(req.method, "POST", "method of the invoke request")
+        ctx.must_eq(req.path, f"/some/base/invoke/{svc}/run", "invoke path")
+        st, body = await result(ctx, inv)
+        ctx.must_eq((st, body), (200, "x"), "result of the invocation")
+
+
+@wire("WIRE-S-002", "invoke requests carry the v1 invocation media type as content-type and accept",
+      ["WIRE-NEG-1", "VER-PROTO-1", "VER-PROTO-4"])
+async def media_types(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, done())
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        [req] = await sdk.attempts(inv, 1)
+        for h in ("content-type", "accept"):
+            got = req.headers.get(h, "").split(";", 1)[0].strip().lower()
+            ctx.must_eq(got, CT, f"{h} header of the invoke request")
+
+
+@wire("WIRE-S-003", "the registered additional_headers go with discovery and every invoke request",
+      ["WIRE-HTTP-7"])
+async def additional_headers(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(ok(error(500, "again")), done()))
+    async with sdk:
+        await sdk.register(headers={"x-wire-token": "t0k3n", "x-other": "2"})
+        ctx.must(sdk.discovers, "no discovery request was seen")
+        for r in sdk.discovers:
+            ctx.must_eq((r.headers.get("x-wire-token"), r.headers.get("x-other")), ("t0k3n", "2"),
+                        "additional headers of the discovery request")
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 2)
+        for r in reqs:
+            ctx.must_eq((r.headers.get("x-wire-token"), r.headers.get("x-other")), ("t0k3n", "2"),
+                        f"additional headers of invoke attempt {r.n}")
+
+
+@wire("WIRE-S-004", "start of a plain-service invocation: fields, entry 0 is input, no key or state",
+      ["WIRE-REQ-1", "WIRE-REQ-2", "WIRE-REQ-3", "WIRE-REQ-4", "WIRE-REQ-5", "WIRE-REQ-9", "WIRE-REQ-10",
+       "JRN-LOG-1", "JRN-LOG-3", "WIRE-MSG-5", "WIRE-MSG-7", "VER-CONF-3", "WIRE-FRAME-1", "WIRE-FRAME-2",
+       "WIRE-FRAME-3", "WIRE-MSG-6", "VER-ID-1"])
+async def start_plain(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, done())
+    async with sdk:
+        await sdk.register()
+        inv = await ctx.send_ok(svc, "run", {"a": [1, 2]}, headers={"x-user": "u1"})
+        [req] = await sdk.attempts(inv, 1)
+        st = req.start
+        ctx.must_eq(st.get("type"), "start", "type of the first frame")
+        ctx.must(not any(f.get("type") == "start" for f in req.entries), "a second start frame")
+        for k, v in (("invocation_id", inv), ("service", svc), ("handler", "run"), ("journal_length", 1),
+                     ("resume_from", 0), ("retry_count", 0)):
+            ctx.must_eq(st.get(k), v, f"start.{k}")
+        ctx.must(str(inv).startswith("inv_"), f"invocation id {inv!r}")
+        for k in ("key", "state", "resume_attempt_id"):
+            ctx.must(k not in st, f"start.{k} must be absent for a plain service on a full journal: {st}")
+        ctx.must(isinstance(st.get("attempt_id"), str) and st["attempt_id"], "start.attempt_id")
+        ctx.must(isinstance(st.get("random_seed"), int) and st["random_seed"] >= 0, "start.random_seed")
+        ctx.must(isinstance(st.get("retry_duration_ms"), int), "start.retry_duration_ms")
+        ctx.must_eq(len(req.entries), 1, "number of entries after start")
+        e0 = req.entries[0]
+        ctx.must_eq((e0.get("type"), e0.get("index")), ("input", 0), "entry 0")
+        ctx.must_eq(e0.get("parameter"), {"value": {"a": [1, 2]}}, "input parameter")
+        ctx.must_eq(e0.get("headers", {}).get("x-user"), "u1", "input headers carry the request header")
+
+
+@wire("WIRE-S-005", "start of a virtual-object invocation carries the key and the (empty) state",
+      ["WIRE-REQ-8", "WIRE-REQ-10", "JRN-VO-5"])
+async def start_keyed(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, done(), ty="VIRTUAL_OBJECT")
+    async with sdk:
+        await sdk.register()
+        key = ctx.uid()
+        inv = await send(ctx, svc, key=key)
+        [req] = await sdk.attempts(inv, 1)
+        ctx.must_eq(req.start.get("key"), key, "start.key")
+        ctx.must_eq(req.start.get("state"), {}, "start.state of a key without state")
+
+
+@wire("WIRE-S-006", "state written by set_state is sent in full in start.state of the next invocation of the key",
+      ["WIRE-REQ-8", "JRN-CMD-1", "JRN-STATE-1", "JRN-LOG-4"])
+async def state_sent(ctx: CaseContext) -> None:
+    def script(req: Req) -> Reply:
+        if req.start.get("state"):
+            return done("second")(req)
+        return ok(set_state(1, "a", {"n": 1}), set_state(2, "b", "two"), output(3, "first"), END)
+
+    sdk, svc = await one_service(ctx, script, ty="VIRTUAL_OBJECT")
+    async with sdk:
+        await sdk.register()
+        key = ctx.uid()
+        inv1 = await send(ctx, svc, key=key)
+        ctx.must_eq(await result(ctx, inv1), (200, "first"), "first invocation")
+        inv2 = await send(ctx, svc, key=key)
+        [req] = await sdk.attempts(inv2, 1)
+        ctx.must_eq(req.start.get("state"), {"a": {"value": {"n": 1}}, "b": {"value": "two"}},
+                    "start.state after the first invocation's writes")
+
+
+@wire("WIRE-S-007", "a body that is not JSON reaches the handler as value_bytes in standard base64",
+      ["WIRE-VAL-2", "WIRE-VAL-4", "WIRE-VAL-1"])
+async def bytes_input(ctx: CaseContext) -> None:
+    h = {"name": "run", "input": {"contentType": "application/octet-stream"}}
+    sdk, svc = await one_service(ctx, done(), handler=h)
+    async with sdk:
+        await sdk.register()
+        raw = bytes(range(250, 256)) + b"\x00\xff?>"
+        r = await ctx.send(svc, "run", raw=raw)
+        ctx.must(r.status_code == 202, f"send: {r.status_code} {r.text[:200]}")
+        inv = r.json()["invocationId"]
+        [req] = await sdk.attempts(inv, 1)
+        import base64
+
+        ctx.must_eq(req.entries[0].get("parameter"), {"value_bytes": base64.b64encode(raw).decode()},
+                    "input parameter of a binary body")
+
+
+@wire("WIRE-S-008", "every attempt of one invocation has a fresh attempt_id and the same random_seed",
+      ["WIRE-REQ-6", "WIRE-REQ-7", "VER-PROTO-5"])
+async def attempt_ids(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(ok(error(500, "a")), ok(error(500, "b")), done()))
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 3)
+        ids = [r.start.get("attempt_id") for r in reqs]
+        ctx.must(len(set(ids)) == len(ids), f"attempt ids repeat: {ids}")
+        seeds = {r.start.get("random_seed") for r in reqs}
+        ctx.must(len(seeds) == 1, f"random_seed differs between attempts: {seeds}")
+        ctx.must(all(r.headers.get("content-type", "").lower().startswith(CT) for r in reqs),
+                 "protocol version changed between attempts")
+
+
+# ====================================================================== outcomes
+
+
+@wire("WIRE-S-010", "output + end completes the invocation; no further attempt is sent",
+      ["JRN-CMD-7", "JRN-FAIL-2", "WIRE-RESP-10"])
+async def output_ends(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, done({"ok": True}))
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        ctx.must_eq(await result(ctx, inv), (200, {"ok": True}), "result")
+        await sdk.quiet(inv, 1, 0.4)
+
+
+@wire("WIRE-S-011", "a failure output ends the invocation with that failure and is never retried",
+      ["JRN-FAIL-2", "ERR-TERM-1", "ERR-RETRY-2"])
+async def failure_ends(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, lambda req: ok(failure_output(1, 418, "teapot"), END))
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        st, body = await result(ctx, inv)
+        same_failure_code(ctx, st, body, 418, "result")
+        ctx.must_eq(body.get("message"), "teapot", "failure message")
+        await sdk.quiet(inv, 1, 0.4)
+
+
+@wire("WIRE-S-012", "an error terminator is retried: new attempt, full journal, retry_count 1",
+      ["JRN-RETRY-1", "ERR-RETRY-1", "JRN-RETRY-5", "WIRE-REQ-11", "JRN-FAIL-3"])
+async def error_retried(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(ok(error(500, "flaky")), done("ok")))
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 2)
+        st = reqs[1].start
+        ctx.must_eq((st.get("resume_from"), st.get("journal_length"), st.get("retry_count")), (0, 1, 1),
+                    "(resume_from, journal_length, retry_count) of the retry")
+        ctx.must_eq([e.get("type") for e in reqs[1].entries], ["input"], "entries of the retry")
+        ctx.must_eq(await result(ctx, inv), (200, "ok"), "result after the retry")
+
+
+@wire("WIRE-S-013", "the retry delay follows the manifest retry policy (initial interval)",
+      ["JRN-RETRY-2", "JRN-RETRY-3", "DISC-OPT-1"])
+async def backoff_delay(ctx: CaseContext) -> None:
+    h = {"name": "run", "retryPolicyInitialInterval": 300, "retryPolicyExponentiationFactor": 1}
+    sdk, svc = await one_service(ctx, by_attempt(ok(error(500, "x")), done()), handler=h,
+                                 retryPolicyInitialInterval=5000)
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 2, timeout=4)
+        gap = reqs[1].at - reqs[0].replied_at
+        ctx.must(gap >= 0.27, f"retry came {gap * 1000:.0f} ms after the failure; the policy says 300 ms")
+        ctx.must(gap < 3.0, f"retry came {gap * 1000:.0f} ms after the failure; the handler's 300 ms "
+                 "must override the service's 5000 ms")
+
+
+@wire("WIRE-S-014", "next_retry_delay_ms of an error replaces the policy's delay for that retry",
+      ["JRN-RETRY-2"])
+async def next_retry_delay(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(ok(error(500, "x", next_retry_delay_ms=400)),
+                                                 ok(error(500, "y", next_retry_delay_ms=10)), done()),
+                                 retryPolicyInitialInterval=20000)
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 3, timeout=6)
+        gap1 = reqs[1].at - reqs[0].replied_at
+        gap2 = reqs[2].at - reqs[1].replied_at
+        ctx.must(gap1 >= 0.37, f"first retry after {gap1 * 1000:.0f} ms; next_retry_delay_ms said 400")
+        ctx.must(gap2 < 3.0, f"second retry after {gap2 * 1000:.0f} ms; next_retry_delay_ms said 10 "
+                 "(the policy's 20 s must not apply)")
+
+
+@wire("WIRE-S-015", "retry policy exhausted: terminal failure with the last attempt's code and message",
+      ["JRN-RETRY-4"])
+async def max_attempts(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(ok(error(500, "first")), ok(error(503, "last one"))),
+                                 retryPolicyMaxAttempts=2)
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        st, body = await result(ctx, inv)
+        same_failure_code(ctx, st, body, 503, "result after the last attempt")
+        ctx.must("last one" in str(body.get("message")), f"failure message: {body!r}")
+        await sdk.quiet(inv, 2, 0.3)
+
+
+@wire("WIRE-S-016", "retry_count counts failed attempts since the journal last grew",
+      ["JRN-RETRY-5", "WIRE-REQ-11"])
+async def retry_count(ctx: CaseContext) -> None:
+    # 0: run + error (appends then fails -> 1); 1: error (-> 2); 2: propose + suspension (grows -> 0); 3: done
+    sdk, svc = await one_service(ctx, by_attempt(
+        ok(run_cmd(1, 1), error(500, "a")), ok(error(500, "b")),
+        lambda req: ok(propose(1, 5), suspension(1)) if req.start["resume_from"] == 0 else done()(req),
+        done()))
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 4)
+        counts = [r.start.get("retry_count") for r in reqs[:4]]
+        ctx.must_eq(counts, [0, 1, 2, 0], "retry_count of attempts 0..3")
+
+
+@wire("WIRE-S-017", "retry_duration_ms is the time since the journal last grew",
+      ["JRN-RETRY-6", "WIRE-REQ-11"])
+async def retry_duration(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(ok(error(500, "a")), ok(error(500, "b")), done()),
+                                 retryPolicyInitialInterval=250)
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 3)
+        d = [int(r.start.get("retry_duration_ms", -1)) for r in reqs]
+        ctx.must(0 <= d[0] < 2000, f"retry_duration_ms of the first attempt: {d[0]}")
+        elapsed = (reqs[2].at - reqs[0].at) * 1000
+        ctx.must(d[2] >= 450 and d[2] <= elapsed + 1000,
+                 f"retry_duration_ms of the third attempt is {d[2]}; about {elapsed:.0f} ms passed since the start")
+        ctx.must(d[1] < d[2], f"retry_duration_ms must grow while the journal does not: {d}")
+
+
+# ====================================================================== journal persistence
+
+
+@wire("WIRE-S-020", "commands of a response ending in error are persisted and sent on the retry",
+      ["WIRE-RESP-10", "WIRE-RESP-9", "JRN-LOG-4", "ERR-RETRY-1", "JRN-LOG-2", "WIRE-REQ-2"])
+async def commands_before_error(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(
+        ok(set_state(1, "k", 1), run_cmd(2, 1, "r"), error(500, "after commands")), done()),
+        ty="VIRTUAL_OBJECT")
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc, key=ctx.uid())
+        reqs = await sdk.attempts(inv, 2)
+        r = reqs[1]
+        ctx.must_eq((r.start.get("resume_from"), r.start.get("journal_length")), (0, 3),
+                    "(resume_from, journal_length) of the retry")
+        ctx.must_eq([(e.get("type"), e.get("index")) for e in r.entries],
+                    [("input", 0), ("set_state", 1), ("run", 2)], "journal of the retry")
+        ctx.must_eq(r.entries[1], set_state(1, "k", 1), "stored set_state command")
+        ctx.must_eq(r.start.get("state"), {"k": {"value": 1}}, "start.state after the stored set_state")
+
+
+@wire("WIRE-S-021", "a run proposal is stored as a completion and the suspended invocation resumes at once",
+      ["JRN-RUN-3", "JRN-RUN-8", "WIRE-RESP-9", "JRN-SUSP-5", "JRN-CID-5"])
+async def run_proposal(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(ok(run_cmd(1, 1), propose(1, {"r": 42}), suspension(1)),
+                                                 done("fin")))
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 2, timeout=5)
+        r = reqs[1]
+        ctx.must_eq(r.start.get("journal_length"), 3, "journal_length after run + proposal")
+        full = {e["index"]: e for e in r.entries}
+        ctx.must(2 in full, f"the completion (index 2) was not sent: {r.entries}")
+        ctx.must_eq(full[2], {"type": "completion", "index": 2, "completion_id": 1, "value": {"r": 42}},
+                    "stored completion of the run")
+        if r.start.get("resume_from") == 0:
+            ctx.must_eq([e["type"] for e in r.entries], ["input", "run", "completion"], "full journal")
+        ctx.must_eq(await result(ctx, inv), (200, "fin"), "result")
+
+
+@wire("WIRE-S-022", "a second proposal for a completed run is ignored (one completion per id)",
+      ["JRN-RUN-3", "JRN-CID-5"])
+async def duplicate_proposal(ctx: CaseContext) -> None:
+    def script(req: Req) -> Reply:
+        if req.n == 0:
+            return ok(run_cmd(1, 1), propose(1, "first"), suspension(1))
+        if req.n == 1:  # propose again for the completed run, then fail to force a full replay
+            return ok(propose(1, "second"), error(500, "again"))
+        return done()(req)
+
+    sdk, svc = await one_service(ctx, script)
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 3)
+        r = reqs[2]
+        comps = [e for e in r.entries if e.get("type") == "completion"]
+        ctx.must(r.start.get("resume_from") == 0, "a retry after an error must send the full journal")
+        ctx.must_eq(len(comps), 1, f"completions in the journal ({comps})")
+        ctx.must_eq(comps[0].get("value"), "first", "the first proposal wins")
+
+
+@wire("WIRE-S-023", "a sleep suspends; the timer's completion resumes the invocation, never early",
+      ["JRN-TIMER-1", "JRN-SUSP-4", "JRN-SUSP-7", "JRN-TIMER-3"])
+async def sleep_resume(ctx: CaseContext) -> None:
+    wake: list[int] = []
+
+    def script(req: Req) -> Reply:
+        if req.n == 0:
+            wake.append(now_ms() + 400)
+            return ok(sleep_cmd(1, 1, wake[0]), suspension(1))
+        return done("woke")(req)
+
+    sdk, svc = await one_service(ctx, script)
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 2, timeout=6)
+        arrived = time.time() * 1000
+        ctx.must(arrived >= wake[0] - 5, f"resumed {wake[0] - arrived:.0f} ms before the wake-up time")
+        comps = [e for e in reqs[1].entries if e.get("type") == "completion"]
+        ctx.must_eq([(c.get("completion_id"), c.get("void")) for c in comps], [(1, True)],
+                    "completion of the sleep")
+        ctx.must_eq(await result(ctx, inv), (200, "woke"), "result")
+
+
+@wire("WIRE-S-024", "a suspended invocation gets no request until a leaf completes; an awakeable resumes it",
+      ["JRN-SUSP-7", "JRN-SUSP-4", "JRN-AWK-1", "JRN-CMD-3", "VER-ID-4"], capabilities=("ingress.awakeables",))
+async def awakeable_resume(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(ok(suspension(signals=(17,))), done("resolved")))
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        await sdk.attempts(inv, 1)
+        await sdk.quiet(inv, 1, 0.5)
+        r = await ctx.resolve_awakeable(awakeable_id(inv, 17), {"v": 1})
+        ctx.must(r.status_code in (200, 202, 204), f"resolve awakeable: {r.status_code} {r.text[:200]}")
+        reqs = await sdk.attempts(inv, 2)
+        sigs = [e for e in reqs[1].entries if e.get("type") == "signal"]
+        ctx.must(sigs and sigs[0].get("signal_id") == 17 and sigs[0].get("value") == {"v": 1},
+                 f"signal notification in the resumed attempt: {reqs[1].entries}")
+
+
+@wire("WIRE-S-025", "warm resume names the suspended attempt and sends only the new entries",
+      ["WIRE-REQ-2", "WIRE-REQ-5", "WIRE-WARM-3", "WIRE-REQ-9"], modes=DEFAULT_ONLY)
+async def warm_resume(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(ok(set_state(1, "s", 1), run_cmd(2, 1), propose(1, 7),
+                                                    suspension(1)), done()), ty="VIRTUAL_OBJECT")
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc, key=ctx.uid())
+        reqs = await sdk.attempts(inv, 2)
+        st = reqs[1].start
+        if st.get("resume_from") == 0:
+            ctx.note("the server does not warm-resume (resume_from 0); checked the full journal instead")
+            ctx.must_eq([e.get("index") for e in reqs[1].entries], [0, 1, 2, 3], "full journal indices")
+            return
+        ctx.must_eq(st.get("resume_attempt_id"), reqs[0].start.get("attempt_id"), "start.resume_attempt_id")
+        ctx.must_eq(st.get("resume_from"), 3, "start.resume_from (journal length when the SDK suspended)")
+        ctx.must_eq(st.get("journal_length"), 4, "start.journal_length")
+        ctx.must("state" not in st, "start.state must be absent on a warm resume")
+        ctx.must_eq([e.get("index") for e in reqs[1].entries], [3], "entries of the warm resume")
+
+
+@wire("WIRE-S-026", "resume_miss: the server at once resends the full journal, retry_count unchanged",
+      ["WIRE-WARM-7", "WIRE-RESP-10"], modes=DEFAULT_ONLY)
+async def resume_miss(ctx: CaseContext) -> None:
+    def script(req: Req) -> Reply:
+        if req.n == 0:
+            return ok(run_cmd(1, 1), propose(1, 1), suspension(1))
+        if req.start["resume_from"] > 0:
+            return ok(RESUME_MISS)
+        return done("after miss")(req)
+
+    sdk, svc = await one_service(ctx, script, retryPolicyInitialInterval=20000)
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 2)
+        if reqs[1].start.get("resume_from") == 0:
+            raise ctx.skip("the server never sends resume_from > 0, so it never sees resume_miss")
+        reqs = await sdk.attempts(inv, 3, timeout=3)
+        st = reqs[2].start
+        ctx.must_eq((st.get("resume_from"), st.get("journal_length"), st.get("retry_count")), (0, 3, 0),
+                    "(resume_from, journal_length, retry_count) after resume_miss")
+        ctx.must("resume_attempt_id" not in st, "resume_attempt_id with resume_from 0")
+        ctx.must(reqs[2].at - reqs[1].replied_at < 2.0, "the full-journal attempt was not sent at once")
+        ctx.must_eq(await result(ctx, inv), (200, "after miss"), "result")
+
+
+@wire("WIRE-S-027", "always-suspend mode: every resumption sends the full journal",
+      ["WIRE-WARM-8", "WIRE-REQ-8"], modes=(Mode.ALWAYS_SUSPEND,))
+async def always_suspend(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(ok(set_state(1, "s", "v"), run_cmd(2, 1), propose(1, 7),
+                                                    suspension(1)), done()), ty="VIRTUAL_OBJECT")
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc, key=ctx.uid())
+        reqs = await sdk.attempts(inv, 2)
+        st = reqs[1].start
+        ctx.must_eq((st.get("resume_from"), st.get("journal_length")), (0, 4), "(resume_from, journal_length)")
+        ctx.must("resume_attempt_id" not in st, "resume_attempt_id in always-suspend mode")
+        ctx.must_eq([e.get("index") for e in reqs[1].entries], [0, 1, 2, 3], "entries of the resumption")
+        ctx.must_eq(st.get("state"), {"s": {"value": "v"}}, "start.state of a full-journal resumption")
+
+
+@wire("WIRE-S-028", "resume_miss answered to a full journal is a protocol violation (571), retried",
+      ["WIRE-WARM-10", "ERR-CODE-6"])
+async def resume_miss_full(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, lambda req: ok(RESUME_MISS), retryPolicyMaxAttempts=2)
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 2)
+        ctx.must_eq(reqs[1].start.get("retry_count"), 1, "retry_count after the violating answer")
+        st, body = await result(ctx, inv)
+        same_failure_code(ctx, st, body, 571, "result after two violating answers")
+
+
+@wire("WIRE-S-029", "a call starts the callee; the caller gets invocation_id then the callee's result",
+      ["JRN-CALL-1", "JRN-CALL-4", "JRN-CALL-5", "WIRE-HTTP-1"])
+async def call_flow(ctx: CaseContext) -> None:
+    callee = ScriptedSdk.name("C")
+
+    def caller(req: Req) -> Reply:
+        if req.n == 0:
+            return ok({"type": "call", "index": 1, "completion_id": 2, "invocation_id_completion_id": 1,
+                       "service": callee, "handler": "echo", "parameter": {"value": "hi"},
+                       "headers": {"x-h": "1"}}, suspension(2))
+        comps = {e["completion_id"]: e for e in req.entries if e.get("type") == "completion"}
+        if 2 not in comps:
+            return ok(suspension(2))
+        return done(comps[2].get("value"))(req)
+
+    def echo(req: Req) -> Reply:
+        return ok(output(1, ["echo", req.entries[0]["parameter"].get("value")]), END)
+
+    name = ScriptedSdk.name()
+    sdk = ScriptedSdk(ctx, [service(name, ["run"]), service(callee, ["echo"])],
+                      {f"{name}/run": caller, f"{callee}/echo": echo})
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, name)
+        ctx.must_eq(await result(ctx, inv), (200, ["echo", "hi"]), "caller's result")
+        creq = await sdk.first(f"{callee}/echo")
+        ctx.must_eq(creq.entries[0].get("headers", {}).get("x-h"), "1", "callee input headers")
+        last = sdk.of(inv)[-1]
+        comps = [e for e in last.entries if e.get("type") == "completion"]
+        if last.start.get("resume_from") == 0:
+            ctx.must_eq([c.get("completion_id") for c in comps], [1, 2], "order of the call's completions")
+            ctx.must_eq(comps[0].get("invocation_id"), creq.invocation_id, "invocation_id completion")
+        ctx.must_eq(comps[-1].get("value"), ["echo", "hi"], "result completion")
+
+
+# ====================================================================== bad responses
+
+
+def _violation_case(id: str, title: str, reqs: list[str], body: bytes | Callable[[Req], Reply],
+                    *, code: int = 571, ty: str = "SERVICE") -> None:
+    """The SDK answers every attempt badly: the server retries, appends nothing, fails with ``code``."""
+
+    @wire(id, title, [*reqs, "WIRE-HTTP-9"])
+    async def fn(ctx: CaseContext) -> None:
+        script = body if callable(body) else (lambda req: Reply(body))
+        sdk, svc = await one_service(ctx, script, ty=ty, retryPolicyMaxAttempts=2)
+        async with sdk:
+            await sdk.register()
+            inv = await send(ctx, svc, key=ctx.uid() if ty != "SERVICE" else None)
+            reqs_ = await sdk.attempts(inv, 2)
+            st = reqs_[1].start
+            ctx.must_eq((st.get("journal_length"), st.get("retry_count")), (1, 1),
+                        "(journal_length, retry_count) after a rejected response: nothing may be appended")
+            if ty != "SERVICE":
+                ctx.must_eq(st.get("state"), {}, "state after a rejected response")
+            status, res = await result(ctx, inv)
+            same_failure_code(ctx, status, res, code, "result after two rejected responses")
+
+    fn.__name__ = f"violation_{id}"
+
+
+_violation_case("WIRE-S-030", "a response frame that is not JSON rejects the whole response",
+                ["WIRE-FRAME-5", "WIRE-RESP-8", "ERR-CODE-6", "ERR-PV-1"],
+                nd(set_state(1, "k", 1)) + b"{not json\n" + nd(output(2, 1), END), ty="VIRTUAL_OBJECT")
+_violation_case("WIRE-S-031", "a response without a terminator is rejected",
+                ["WIRE-RESP-1", "WIRE-RESP-8"], nd(set_state(1, "k", 1), output(2, 1)), ty="VIRTUAL_OBJECT")
+_violation_case("WIRE-S-032", "a truncated response (last frame without line feed) is rejected",
+                ["WIRE-FRAME-3", "WIRE-RESP-8"], nd(set_state(1, "k", 1), output(2, 1)) + b'{"type":"end"}',
+                ty="VIRTUAL_OBJECT")
+_violation_case("WIRE-S-033", "a frame with an unknown message type is rejected",
+                ["WIRE-MSG-2", "WIRE-MSG-1"], nd(set_state(1, "k", 1), {"type": "teleport", "index": 2},
+                                                 output(2, 1), END), ty="VIRTUAL_OBJECT")
+_violation_case("WIRE-S-034", "a message with a field its type does not define is rejected",
+                ["WIRE-MSG-3", "VER-PROTO-7"], nd({**output(1, 1), "extra": 1}, END))
+_violation_case("WIRE-S-035", "a message with a field of the wrong type is rejected",
+                ["WIRE-MSG-4"], nd({"type": "run", "index": 1, "completion_id": "one"}, output(2, 1), END))
+_violation_case("WIRE-S-036", "frames after the terminator are rejected",
+                ["WIRE-RESP-1"], nd(output(1, 1), END, output(2, 2)))
+_violation_case("WIRE-S-037", "commands with indices other than journal_length.. are rejected",
+                ["WIRE-RESP-2", "JRN-LOG-3"], nd(run_cmd(2, 1), output(3, 1), END))
+_violation_case("WIRE-S-038", "an input command or a notification from the SDK is rejected",
+                ["WIRE-RESP-3", "WIRE-RESP-4"],
+                nd({"type": "completion", "index": 1, "completion_id": 1, "void": True}, output(2, 1), END))
+_violation_case("WIRE-S-039", "end without an output command is rejected",
+                ["WIRE-RESP-5"], nd(run_cmd(1, 1), END))
+_violation_case("WIRE-S-040", "a proposal for a completion id without a run command is rejected",
+                ["WIRE-RESP-6", "JRN-RUN-10"], nd(run_cmd(1, 1), propose(5, 1), suspension(1)))
+_violation_case("WIRE-S-041", "resume_miss together with other frames is rejected",
+                ["WIRE-RESP-7"], nd(run_cmd(1, 1), RESUME_MISS))
+_violation_case("WIRE-S-042", "a state write from a plain service is rejected",
+                ["JRN-CMD-2"], nd(set_state(1, "k", 1), output(2, 1), END))
+_violation_case("WIRE-S-043", "a completion id used twice is rejected",
+                ["JRN-CID-4"], nd(run_cmd(1, 1), run_cmd(2, 1), output(3, 1), END))
+_violation_case("WIRE-S-044", "a response with a non-invocation content type is rejected",
+                ["WIRE-HTTP-9"], lambda req: Reply(nd(output(1, 1), END), content_type="application/json"))
+_violation_case("WIRE-S-045", "a 415 answer is an attempt failure recorded with code 415",
+                ["WIRE-NEG-5"],
+                lambda req: Reply(b'{"code":415,"message":"unsupported"}', 415, "application/json"), code=415)
+_violation_case("WIRE-S-046", "a non-200 answer is an attempt failure, retried",
+                ["ERR-RETRY-1"], lambda req: Reply(b'{"code":502,"message":"down"}', 502, "application/json"),
+                code=502)
+_violation_case("WIRE-S-047", "a frame that is JSON but not an object is rejected",
+                ["WIRE-FRAME-5"], b"[1,2]\n" + nd(output(1, 1), END))
+_violation_case("WIRE-S-048", "a blank line in the response is rejected",
+                ["WIRE-FRAME-2"], nd(output(1, 1)) + b"\n" + nd(END))
+_violation_case("WIRE-S-049", "a value_bytes that is not padded standard base64 is rejected",
+                ["WIRE-VAL-4"], nd({"type": "output", "index": 1, "value_bytes": "YWJj_-"}, END))
+_violation_case("WIRE-S-050", "a result with two result keys is rejected",
+                ["WIRE-VAL-1"], nd({"type": "output", "index": 1, "value": 1, "void": True}, END))
+
+
+@wire("WIRE-S-051", "media types are compared case-insensitively, ignoring parameters",
+      ["WIRE-NEG-4"])
+async def media_type_params(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, lambda req: Reply(
+        nd(output(1, "p"), END), content_type="Application/VND.durable.invocation.v1+NDJSON; charset=utf-8"))
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        ctx.must_eq(await result(ctx, inv), (200, "p"), "result")
+        ctx.must_eq(len(sdk.of(inv)), 1, "attempts")
+
+
+@wire("WIRE-S-052", "an attempt without a response within abortTimeout is aborted and retried",
+      ["WIRE-HTTP-8"])
+async def abort_timeout(ctx: CaseContext) -> None:
+    h = {"name": "run", "abortTimeout": 300}
+    sdk, svc = await one_service(ctx, by_attempt(Reply(nd(output(1, "late"), END), delay_s=8.0), done("on time")),
+                                 handler=h)
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        reqs = await sdk.attempts(inv, 2, timeout=5)
+        ctx.must(reqs[1].at - reqs[0].at < 4.0, "the retry came too late")
+        ctx.must_eq(await result(ctx, inv), (200, "on time"), "result")
+
+
+# ====================================================================== discovery
+
+
+@wire("WIRE-S-060", "discovery is GET {deployment}/discover accepting the manifest media type",
+      ["DISC-REQ-1", "ADM-DEP-1"])
+async def discovery_request(ctx: CaseContext) -> None:
+    sdk, _ = await one_service(ctx, done())
+    async with sdk:
+        await sdk.register()
+        ctx.must(sdk.discovers, "no discovery request")
+        r = sdk.discovers[0]
+        ctx.must_eq(r.method, "GET", "discovery method")
+        ctx.must_eq(r.path, "/dep/discover", "discovery path")
+        accept = [a.split(";", 1)[0].strip().lower() for a in r.headers.get("accept", "").split(",")]
+        ctx.must(MANIFEST_CT in accept, f"accept header of the discovery request: {r.headers.get('accept')!r}")
+
+
+def _refused_case(id: str, title: str, reqs: list[str], make: Callable[[str], Reply]) -> None:
+    @wire(id, title, [*reqs, "DISC-REQ-5", "DISC-REG-3", "ADM-DEP-3"])
+    async def fn(ctx: CaseContext) -> None:
+        name = ScriptedSdk.name()
+        sdk = ScriptedSdk(ctx, [service(name, ["run"])], discover_reply=make(name))
+        async with sdk:
+            r = await sdk.register(expect=None)
+            ctx.must(r.status_code == 400, f"registration of a bad manifest: expected 400, got {r.status_code} "
+                     f"{r.text[:200]}")
+            svc = await ctx.call(name, "run", None)
+            ctx.must(svc.status_code == 404, f"a refused deployment's service must stay unknown, got "
+                     f"{svc.status_code}")
+            ctx.must(not sdk.invokes, "the server invoked a refused deployment")
+
+    fn.__name__ = f"refused_{id}"
+
+
+def _man(name: str, **over: Json) -> Reply:
+    return Reply(json.dumps(manifest([service(name, ["run"])], **over)).encode(), 200, MANIFEST_CT)
+
+
+_refused_case("WIRE-S-061", "a discovery answer that is not 200 is refused", [],
+              lambda n: Reply(b'{"code":500,"message":"x"}', 500, "application/json"))
+_refused_case("WIRE-S-062", "a manifest with another content type is refused", [],
+              lambda n: Reply(json.dumps(manifest([service(n, ["run"])])).encode(), 200, "text/plain"))
+_refused_case("WIRE-S-063", "a manifest that is not JSON is refused", [],
+              lambda n: Reply(b"{services:", 200, MANIFEST_CT))
+_refused_case("WIRE-S-064", "a manifest with an unknown field is refused", ["DISC-MAN-1"],
+              lambda n: _man(n, surprise=True))
+_refused_case("WIRE-S-065", "a manifest whose versions do not overlap the server's is refused",
+              ["VER-PROTO-3", "DISC-REG-1"], lambda n: _man(n, minProtocolVersion=7, maxProtocolVersion=9))
+_refused_case("WIRE-S-066", "a manifest with min > max protocol version is refused", ["DISC-MAN-3"],
+              lambda n: _man(n, minProtocolVersion=2, maxProtocolVersion=1))
+_refused_case("WIRE-S-067", "a manifest with another protocolMode is refused", ["DISC-MAN-2"],
+              lambda n: _man(n, protocolMode="BIDI_STREAM"))
+_refused_case("WIRE-S-068", "a manifest with duplicate service names is refused", ["DISC-MAN-4"],
+              lambda n: Reply(json.dumps(manifest([service(n, ["run"]), service(n, ["other"])])).encode(),
+                              200, MANIFEST_CT))
+
+
+@wire("WIRE-S-069", "an overlapping version range is accepted and the highest common version is used",
+      ["VER-PROTO-4", "VER-PROTO-3"])
+async def version_overlap(ctx: CaseContext) -> None:
+    name = ScriptedSdk.name()
+    sdk = ScriptedSdk(ctx, [service(name, ["run"])], {f"{name}/run": done("v")},
+                      manifest_doc=manifest([service(name, ["run"])], minProtocolVersion=1, maxProtocolVersion=99))
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, name)
+        [req] = await sdk.attempts(inv, 1)
+        ctx.must_eq(req.headers.get("content-type", "").lower(), CT, "content type (only v1 exists)")
+        ctx.must_eq(await result(ctx, inv), (200, "v"), "result")
