@@ -173,6 +173,31 @@ def framing_errors(body: bytes) -> list[str]:
     return errs
 
 
+def journal_errors(frames: list[Json]) -> list[str]:
+    """WIRE-REQ-1..5: one start first, then exactly entries resume_from..journal_length-1."""
+    if not frames or frames[0].get("type") != "start":
+        return ["the first frame is not a start message (WIRE-REQ-1)"]
+    st = frames[0]
+    length, resume = st.get("journal_length"), st.get("resume_from")
+    if not isinstance(length, int) or not isinstance(resume, int):
+        return [f"start lacks journal_length/resume_from: {st}"]
+    errs: list[str] = []
+    if length < 1:
+        errs.append(f"start.journal_length {length} < 1 (WIRE-REQ-3)")
+    if not 0 <= resume <= length:
+        errs.append(f"start.resume_from {resume} outside 0..{length} (WIRE-REQ-4)")
+    if (resume > 0) != ("resume_attempt_id" in st):
+        errs.append(f"resume_attempt_id must be present exactly when resume_from > 0 (WIRE-REQ-5): {st}")
+    if any(f.get("type") == "start" for f in frames[1:]):
+        errs.append("a second start frame (WIRE-REQ-1)")
+    got = [f.get("index") for f in frames[1:]]
+    if got != list(range(resume, length)):
+        errs.append(f"entries after start have indices {got}, expected {resume}..{length - 1} (WIRE-REQ-2)")
+    if resume == 0 and length >= 1 and frames[1:] and frames[1].get("type") != "input":
+        errs.append("entry 0 is not the input command (JRN-LOG-1)")
+    return errs
+
+
 class ScriptedSdk:
     """An SDK deployment whose answers a case scripts, recording every request."""
 
@@ -281,6 +306,7 @@ class ScriptedSdk:
                 req.frames = [json.loads(line) for line in body.split(b"\n") if line.strip()]
             except ValueError as exc:
                 req.errors.append(f"not JSON: {exc}")
+            req.errors += journal_errors(req.frames)
             req.n = sum(1 for r in self.invokes if r.invocation_id == req.invocation_id and r.invocation_id)
             self.invokes.append(req)
             handler = path[len(self.prefix) + len("/invoke/"):]
