@@ -177,6 +177,8 @@ def parse_manifest(manifest: Json, deployment_id: str) -> list[ServiceInfo]:
                     raise DiscoveryError(f"handler {name}/{hname}: invalid ty {hty_raw!r}")
                 hty = hty_opt
             if ty == "service":
+                if hty_raw is not None:  # DISC-MAN-5
+                    raise DiscoveryError(f"handler {name}/{hname}: a handler of a SERVICE has no ty")
                 hty = "shared"
             elif ty == "object" and hty == "workflow":
                 raise DiscoveryError(f"handler {name}/{hname}: an object cannot have a WORKFLOW handler")

@@ -8,6 +8,7 @@ also checked against the framing rules and the message schemas.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -744,3 +745,270 @@ async def version_overlap(ctx: CaseContext) -> None:
         [req] = await sdk.attempts(inv, 1)
         ctx.must_eq(req.headers.get("content-type", "").lower(), CT, "content type (only v1 exists)")
         ctx.must_eq(await result(ctx, inv), (200, "v"), "result")
+
+
+# ====================================================================== more violations and options
+
+_violation_case("WIRE-S-053", "void other than the literal true is rejected",
+                ["WIRE-VAL-3"], nd({"type": "output", "index": 1, "void": False}, END))
+_violation_case("WIRE-S-054", "a failure with a code outside 0..65535 or an extra field is rejected",
+                ["WIRE-VAL-5", "ERR-GEN-1"],
+                nd({"type": "output", "index": 1, "failure": {"code": 70000, "message": "big"}}, END))
+_violation_case("WIRE-S-055", "a suspension whose await node has no leaf is rejected",
+                ["WIRE-AWAIT-1"], nd(run_cmd(1, 1), {"type": "suspension", "awaiting": {"combinator": "all_completed"}}))
+
+
+def _deep(depth: int) -> Json:
+    node: Json = {"combinator": "all_completed", "completion_ids": [1]}
+    for _ in range(depth - 1):
+        node = {"combinator": "all_completed", "nested": [node]}
+    return node
+
+
+_violation_case("WIRE-S-056", "an await tree deeper than 17 levels is rejected",
+                ["WIRE-AWAIT-2"], nd(run_cmd(1, 1), {"type": "suspension", "awaiting": _deep(18)}))
+_violation_case("WIRE-S-057", "an error terminator with a code outside 0..65535 is rejected",
+                ["ERR-GEN-1"], nd(error(70000, "too big")))
+
+
+@wire("WIRE-S-058", "a frame larger than 32 MiB is a protocol violation", ["WIRE-FRAME-4"], timeout_s=30)
+async def huge_frame(ctx: CaseContext) -> None:
+    big = nd({"type": "output", "index": 1, "value": "x" * (32 * 1024 * 1024 + 16)}, END)
+    sdk, svc = await one_service(ctx, lambda req: Reply(big), retryPolicyMaxAttempts=1)
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        status, res = await result(ctx, inv, timeout=20)
+        same_failure_code(ctx, status, res, 571, "result of a response with a 33 MiB frame")
+
+
+@wire("WIRE-S-059", "a valid await tree 17 levels deep is accepted", ["WIRE-AWAIT-2", "JRN-RUN-8"])
+async def deep_ok(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(ok(run_cmd(1, 1), propose(1, 1),
+                                                    {"type": "suspension", "awaiting": _deep(17)}), done("deep")))
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        ctx.must_eq(await result(ctx, inv), (200, "deep"), "result")
+        ctx.must_eq(sdk.of(inv)[1].start.get("retry_count"), 0, "retry_count after a valid deep suspension")
+
+
+@wire("WIRE-S-070", "send_signal appends a signal to the target invocation, which resumes",
+      ["JRN-CMD-4"])
+async def send_signal(ctx: CaseContext) -> None:
+    target: list[str] = []
+
+    def script(req: Req) -> Reply:
+        param = req.entries[0]["parameter"].get("value") if req.start["resume_from"] == 0 else None
+        if req.n == 0 and param == "wait":
+            return ok(suspension(signals=(17,)))
+        if req.n == 0 and param == "signal":
+            return ok({"type": "send_signal", "index": 1, "target_invocation_id": target[0], "signal_id": 17,
+                       "value": "sig!"}, output(2, "sent"), END)
+        sigs = [e for e in req.entries if e.get("type") == "signal"]
+        return done(sigs[0].get("value") if sigs else None)(req)
+
+    sdk, svc = await one_service(ctx, script)
+    async with sdk:
+        await sdk.register()
+        waiting = await send(ctx, svc, body="wait")
+        target.append(waiting)
+        await sdk.attempts(waiting, 1)
+        sender = await send(ctx, svc, body="signal")
+        ctx.must_eq(await result(ctx, sender), (200, "sent"), "sender's result")
+        ctx.must_eq(await result(ctx, waiting), (200, "sig!"), "target's result (the signal's value)")
+
+
+@wire("WIRE-S-071", "get_invocation_output completes at once: 404 for unknown, the value for completed",
+      ["JRN-CMD-6", "JRN-FAIL-5"])
+async def get_output(ctx: CaseContext) -> None:
+    done_id: list[str] = []
+
+    def script(req: Req) -> Reply:
+        param = req.entries[0]["parameter"].get("value") if req.start["resume_from"] == 0 else None
+        if param == "plain":
+            return done("the output")(req)
+        if req.n == 0:
+            return ok({"type": "get_invocation_output", "index": 1, "completion_id": 1,
+                       "target": {"invocation_id": "inv_doesnotexist0000"}},
+                      {"type": "get_invocation_output", "index": 2, "completion_id": 2,
+                       "target": {"invocation_id": done_id[0]}}, suspension(1))
+        comps = {e["completion_id"]: e for e in req.entries if e.get("type") == "completion"}
+        if 1 in comps and 2 in comps:
+            return done([comps[1].get("failure", {}).get("code"), comps[2].get("value")])(req)
+        return ok(suspension(*(c for c in (1, 2) if c not in comps)))
+
+    sdk, svc = await one_service(ctx, script)
+    async with sdk:
+        await sdk.register()
+        first = await send(ctx, svc, body="plain")
+        ctx.must_eq(await result(ctx, first), (200, "the output"), "first invocation")
+        done_id.append(first)
+        inv = await send(ctx, svc, body="ask")
+        ctx.must_eq(await result(ctx, inv), (200, [404, "the output"]), "completions of get_invocation_output")
+
+
+@wire("WIRE-S-072", "attach_invocation completes once the target completes", ["JRN-CMD-5", "JRN-FAIL-5"],
+      capabilities=("ingress.awakeables",))
+async def attach_cmd(ctx: CaseContext) -> None:
+    tgt: list[str] = []
+
+    def script(req: Req) -> Reply:
+        param = req.entries[0]["parameter"].get("value") if req.start["resume_from"] == 0 else None
+        if req.n == 0 and param == "target":
+            return ok(suspension(signals=(17,)))
+        if req.n == 0 and param == "attach":
+            return ok({"type": "attach_invocation", "index": 1, "completion_id": 1,
+                       "target": {"invocation_id": tgt[0]}}, suspension(1))
+        comps = [e for e in req.entries if e.get("type") == "completion"]
+        if comps:
+            return done(["attached", comps[0].get("value")])(req)
+        sigs = [e for e in req.entries if e.get("type") == "signal"]
+        if sigs:
+            return done("target done")(req)
+        return ok(suspension(1))
+
+    sdk, svc = await one_service(ctx, script)
+    async with sdk:
+        await sdk.register()
+        target = await send(ctx, svc, body="target")
+        tgt.append(target)
+        await sdk.attempts(target, 1)
+        attacher = await send(ctx, svc, body="attach")
+        await sdk.attempts(attacher, 1)
+        await sdk.quiet(attacher, 1, 0.3)
+        r = await ctx.resolve_awakeable(awakeable_id(target, 17), None)
+        ctx.must(r.status_code in (200, 202, 204), f"resolve: {r.status_code}")
+        ctx.must_eq(await result(ctx, attacher), (200, ["attached", "target done"]), "attacher's result")
+
+
+@wire("WIRE-S-073", "a journal mismatch (570) is retried and recorded as last_failure with its command",
+      ["JRN-REPLAY-8", "ADM-INV-4", "ERR-CODE-7"], capabilities=("admin.get_invocation",))
+async def mismatch_recorded(ctx: CaseContext) -> None:
+    mism = {"type": "error", "code": 570, "message": "journal mismatch", "related_command_index": 1,
+            "related_command_type": "run", "related_command_name": "step"}
+    sdk, svc = await one_service(ctx, by_attempt(ok(run_cmd(1, 1), error(500, "x", next_retry_delay_ms=10)),
+                                                 ok(mism)), retryPolicyInitialInterval=60000)
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        await sdk.attempts(inv, 2)
+
+        async def probe() -> Json:
+            r = await ctx.admin_get(f"/invocations/{inv}")
+            return r.json() if r.status_code == 200 else {}
+
+        doc = await ctx.eventually(probe, lambda d: (d.get("last_failure") or {}).get("code") == 570, 5,
+                                   "last_failure with code 570")
+        lf = doc["last_failure"]
+        ctx.must_eq((lf.get("related_command_index"), lf.get("related_command_type")), (1, "run"),
+                    "related command of last_failure")
+        ctx.must(doc.get("status") != "completed", f"a mismatch must not complete the invocation: {doc}")
+
+
+@wire("WIRE-S-074", "retryPolicyOnMaxAttempts PAUSE is treated like KILL (terminal failure)", ["DISC-OPT-4"])
+async def pause_is_kill(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, lambda req: ok(error(503, "always")), retryPolicyMaxAttempts=1,
+                                 retryPolicyOnMaxAttempts="PAUSE")
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        status, res = await result(ctx, inv)
+        same_failure_code(ctx, status, res, 503, "result")
+
+
+@wire("WIRE-S-075", "a suspended exclusive invocation keeps its key's lock", ["JRN-VO-6", "JRN-VO-1", "JRN-STATE-7"],
+      capabilities=("ingress.awakeables",))
+async def lock_held(ctx: CaseContext) -> None:
+    def script(req: Req) -> Reply:
+        if req.n == 0 and req.entries and req.entries[0].get("parameter", {}).get("value") == "first":
+            return ok(suspension(signals=(17,)))
+        return done("ok")(req)
+
+    sdk, svc = await one_service(ctx, script, ty="VIRTUAL_OBJECT")
+    async with sdk:
+        await sdk.register()
+        key = ctx.uid()
+        first = await send(ctx, svc, body="first", key=key)
+        await sdk.attempts(first, 1)
+        second = await send(ctx, svc, body="second", key=key)
+        await asyncio.sleep(0.5)
+        ctx.must(not sdk.of(second), "the second exclusive invocation ran while the first was suspended")
+        r = await ctx.resolve_awakeable(awakeable_id(first, 17), None)
+        ctx.must(r.status_code in (200, 202, 204), f"resolve: {r.status_code}")
+        ctx.must_eq(await result(ctx, second), (200, "ok"), "second invocation after the first completed")
+        ctx.must(sdk.of(second)[0].at > sdk.of(first)[-1].replied_at, "the second started before the first ended")
+
+
+@wire("WIRE-S-076", "cancel appends one cancel signal (id 1, void) and resumes the suspended invocation",
+      ["JRN-CANCEL-1", "JRN-CANCEL-8", "JRN-SUSP-4"], capabilities=("admin.cancel",))
+async def cancel_signal(ctx: CaseContext) -> None:
+    def script(req: Req) -> Reply:
+        sigs = [e for e in req.entries if e.get("type") == "signal"]
+        if req.n == 0:
+            return ok(suspension(signals=(17,)))
+        if req.n == 1:  # fail once so that the retry shows the whole journal
+            return ok(error(500, "look again"))
+        return ok(failure_output(int(req.start["journal_length"]), 409, "cancelled"), END) if sigs else ok(
+            suspension(signals=(17,)))
+
+    sdk, svc = await one_service(ctx, script)
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        await sdk.attempts(inv, 1)
+        for _ in range(2):
+            r = await ctx.cancel(inv)
+            ctx.must(r.status_code in (200, 202, 204), f"cancel: {r.status_code} {r.text[:200]}")
+        status, res = await result(ctx, inv)
+        same_failure_code(ctx, status, res, 409, "result of the cancelled invocation")
+        full = [r for r in sdk.of(inv) if r.start.get("resume_from") == 0][-1]
+        sigs = [e for e in full.entries if e.get("type") == "signal"]
+        ctx.must_eq([(s.get("signal_id"), s.get("void")) for s in sigs], [(1, True)], "cancel signals in the journal")
+
+
+@wire("WIRE-S-077", "kill completes the invocation with 409 killed and sends no further attempt",
+      ["JRN-KILL-1", "JRN-KILL-3", "ERR-CODE-3"], capabilities=("admin.kill",))
+async def kill_no_attempt(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, lambda req: ok(suspension(signals=(17,))))
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        await sdk.attempts(inv, 1)
+        r = await ctx.kill(inv)
+        ctx.must(r.status_code in (200, 202, 204), f"kill: {r.status_code} {r.text[:200]}")
+        status, res = await result(ctx, inv)
+        same_failure_code(ctx, status, res, 409, "result of the killed invocation")
+        ctx.must_eq(res.get("message"), "killed", "message")
+        await sdk.quiet(inv, 1, 0.3)
+
+
+_refused_case("WIRE-S-078", "a SERVICE handler with a ty is refused", ["DISC-MAN-5"],
+              lambda n: Reply(json.dumps(manifest([service(n, [{"name": "run", "ty": "EXCLUSIVE"}])])).encode(),
+                              200, MANIFEST_CT))
+_refused_case("WIRE-S-079", "a WORKFLOW service with two WORKFLOW handlers is refused", ["DISC-MAN-7"],
+              lambda n: Reply(json.dumps(manifest([service(n, [{"name": "run", "ty": "WORKFLOW"},
+                                                               {"name": "run2", "ty": "WORKFLOW"}],
+                                                           ty="WORKFLOW")])).encode(), 200, MANIFEST_CT))
+_refused_case("WIRE-S-080", "workflowCompletionRetention on a plain service's handler is refused", ["DISC-OPT-3"],
+              lambda n: Reply(json.dumps(manifest([service(n, [{"name": "run", "workflowCompletionRetention": 5}])])
+                                         ).encode(), 200, MANIFEST_CT))
+
+
+@wire("WIRE-S-081", "changing a registered service's type needs force (409); a forced or new registration "
+      "routes new invocations to the new deployment", ["DISC-REG-2", "ADM-DEP-5", "DISC-REG-4", "ADM-DEP-4"])
+async def type_change(ctx: CaseContext) -> None:
+    name = ScriptedSdk.name()
+    one = ScriptedSdk(ctx, [service(name, ["run"])], {f"{name}/run": done("one")})
+    two = ScriptedSdk(ctx, [service(name, ["run"], ty="VIRTUAL_OBJECT")], {f"{name}/run": done("two")})
+    async with one, two:
+        await one.register()
+        r = await two.register(expect=None)
+        ctx.must_eq(r.status_code, 409, f"registering a type change without force ({r.text[:200]})")
+        inv = await send(ctx, name)
+        ctx.must_eq(await result(ctx, inv), (200, "one"), "result before the forced registration")
+        r = await ctx.admin_post("/deployments", {"uri": two.url, "force": True})
+        ctx.must_eq(r.status_code, 201, f"forced registration ({r.text[:200]})")
+        inv2 = await send(ctx, name, key=ctx.uid())
+        ctx.must_eq(await result(ctx, inv2), (200, "two"), "result after the forced registration")
+        ctx.must(not two.of(inv) and not one.of(inv2), "an invocation went to the wrong deployment")

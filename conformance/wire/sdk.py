@@ -168,7 +168,7 @@ def framing_errors(body: bytes) -> list[str]:
         errs.append(f"frame does not validate against spec/schemas/{exc.schema} (WIRE-MSG-7): {exc.errors[:3]}")
         return errs
     for i, f in enumerate(frames):
-        if any(v is None for v in f.values()):
+        if any(v is None for k, v in f.items() if k != "value"):
             errs.append(f"frame {i} carries a null field (WIRE-MSG-6): {f}")
     return errs
 
