@@ -356,6 +356,7 @@ class ScriptedSdk:
 
     async def attempts(self, invocation_id: str, n: int, timeout: float = 10.0) -> list[Req]:
         await self.wait(lambda: len(self.of(invocation_id)) >= n, f"attempt {n} of {invocation_id}", timeout)
+        self.check_frames()  # a malformed request is the finding, before what a case asserts on it
         return self.of(invocation_id)
 
     async def first(self, handler_path: str, timeout: float = 10.0) -> Req:
