@@ -52,6 +52,17 @@ def _emit(body: Any, as_json: bool, table: Table | None = None) -> None:
         console.print(table)
 
 
+def _table(*columns: str) -> Table:
+    """A table whose id columns are never truncated (users copy ids into other commands)."""
+    table = Table()
+    for name in columns:
+        if name in ("id", "deployment"):
+            table.add_column(name, no_wrap=True, min_width=26)
+        else:
+            table.add_column(name, overflow="fold")
+    return table
+
+
 def _cell(v: Any) -> str:
     if v is None:
         return ""
@@ -71,7 +82,7 @@ def invocations_list(
     """List invocations."""
     params = {k: v for k, v in {"status": status, "service": service, "key": key}.items() if v}
     body = _request("GET", admin, "/invocations", params=params)
-    table = Table("id", "target", "status", "retries", "created")
+    table = _table("id", "target", "status", "retries", "created")
     for inv in body.get("invocations", []):
         target = inv.get("target") or "/".join(
             x for x in (inv.get("service"), inv.get("key"), inv.get("handler")) if x
@@ -93,7 +104,7 @@ def invocations_describe(invocation_id: str, admin: AdminOpt = DEFAULT_ADMIN, as
         if k != "journal":
             head.add_row(k, _cell(v))
     console.print(head)
-    journal = Table("#", "type", "name", "detail")
+    journal = _table("#", "type", "name", "detail")
     for e in body.get("journal", []):
         detail = {k: v for k, v in e.items() if k not in ("index", "type", "name")}
         journal.add_row(_cell(e.get("index")), _cell(e.get("type")), _cell(e.get("name")), _cell(detail))
@@ -130,7 +141,7 @@ def invocations_purge(invocation_id: str, admin: AdminOpt = DEFAULT_ADMIN, as_js
 def deployments_register(uri: str, admin: AdminOpt = DEFAULT_ADMIN, as_json: JsonOpt = False) -> None:
     """Register an SDK deployment (the server discovers its services)."""
     body = _request("POST", admin, "/deployments", json={"uri": uri})
-    table = Table("deployment", "service", "type", "handlers")
+    table = _table("deployment", "service", "type", "handlers")
     for svc in body.get("services", []):
         handlers = ", ".join(h.get("name", "") for h in svc.get("handlers", []))
         table.add_row(body.get("id", ""), svc.get("name", ""), _cell(svc.get("ty") or svc.get("type")), handlers)
@@ -141,7 +152,7 @@ def deployments_register(uri: str, admin: AdminOpt = DEFAULT_ADMIN, as_json: Jso
 def deployments_list(admin: AdminOpt = DEFAULT_ADMIN, as_json: JsonOpt = False) -> None:
     """List deployments."""
     body = _request("GET", admin, "/deployments")
-    table = Table("id", "uri", "services")
+    table = _table("id", "uri", "services")
     for d in body.get("deployments", []):
         names = ", ".join(s.get("name", s) if isinstance(s, dict) else str(s) for s in d.get("services", []))
         table.add_row(d.get("id", ""), _cell(d.get("uri")), names)
@@ -152,7 +163,7 @@ def deployments_list(admin: AdminOpt = DEFAULT_ADMIN, as_json: JsonOpt = False) 
 def services_list(admin: AdminOpt = DEFAULT_ADMIN, as_json: JsonOpt = False) -> None:
     """List services and their handlers."""
     body = _request("GET", admin, "/services")
-    table = Table("service", "type", "handlers", "deployment")
+    table = _table("service", "type", "handlers", "deployment")
     for svc in body.get("services", []):
         handlers = ", ".join(h.get("name", "") for h in svc.get("handlers", []))
         table.add_row(svc.get("name", ""), _cell(svc.get("ty") or svc.get("type")), handlers,
@@ -164,7 +175,7 @@ def services_list(admin: AdminOpt = DEFAULT_ADMIN, as_json: JsonOpt = False) -> 
 def state_get(service: str, key: str, admin: AdminOpt = DEFAULT_ADMIN, as_json: JsonOpt = False) -> None:
     """Show the state of SERVICE/KEY."""
     body = _request("GET", admin, f"/services/{service}/state/{key}")
-    table = Table("key", "value")
+    table = _table("key", "value")
     for k, v in sorted((body.get("state") or {}).items()):
         table.add_row(k, _cell(v))
     _emit(body, as_json, table)
