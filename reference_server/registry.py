@@ -88,6 +88,19 @@ def _check_schema(manifest: Json) -> None:
         raise DiscoveryError(f"invalid manifest at {where}: {error.message}")
 
 
+def _check_json_schema(schema: Json, where: str) -> None:
+    """DISC-MAN-8: a declared jsonSchema is a JSON Schema (draft 2020-12 unless it says otherwise)."""
+    if schema is None or isinstance(schema, bool):
+        return
+    if not isinstance(schema, dict):
+        raise DiscoveryError(f"{where} must be a JSON Schema (an object or a boolean)")
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.exceptions.SchemaError as exc:
+        raise DiscoveryError(f"{where} is not a valid JSON Schema: {exc.message}") from exc
+
+
 _RETRY_FIELDS = (
     ("retryPolicyInitialInterval", "initial_interval_ms", int),
     ("retryPolicyExponentiationFactor", "factor", float),
@@ -189,6 +202,8 @@ def parse_manifest(manifest: Json, deployment_id: str) -> list[ServiceInfo]:
             if not isinstance(inp, dict) or not isinstance(outp, dict):
                 raise DiscoveryError(f"handler {name}/{hname}: input/output must be objects")
             where = f"handler {name}/{hname}"
+            for part, decl in (("input", inp), ("output", outp)):
+                _check_json_schema(decl.get("jsonSchema"), f"{where}: {part}.jsonSchema")
             if "workflowCompletionRetention" in h and hty != "workflow":
                 raise DiscoveryError(f"{where}: workflowCompletionRetention is only for a workflow's run handler")
             if "idempotencyRetention" in h and hty == "workflow":

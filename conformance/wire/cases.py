@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -124,11 +125,14 @@ async def media_types(ctx: CaseContext) -> None:
 
 
 @wire("WIRE-S-003", "the registered additional_headers go with discovery and every invoke request",
-      ["WIRE-HTTP-7"])
+      ["WIRE-HTTP-7", "ADM-DEP-7"])
 async def additional_headers(ctx: CaseContext) -> None:
     sdk, svc = await one_service(ctx, by_attempt(ok(error(500, "again")), done()))
     async with sdk:
-        await sdk.register(headers={"x-wire-token": "t0k3n", "x-other": "2"})
+        reg = await sdk.register(headers={"x-wire-token": "t0k3n", "x-other": "2"})
+        listed = await ctx.admin_get("/deployments")
+        for what, text in (("POST /deployments", reg.text), ("GET /deployments", listed.text)):
+            ctx.must("t0k3n" not in text, f"{what} returns an additional header's value")
         ctx.must(sdk.discovers, "no discovery request was seen")
         for r in sdk.discovers:
             ctx.must_eq((r.headers.get("x-wire-token"), r.headers.get("x-other")), ("t0k3n", "2"),
@@ -143,7 +147,7 @@ async def additional_headers(ctx: CaseContext) -> None:
 @wire("WIRE-S-004", "start of a plain-service invocation: fields, entry 0 is input, no key or state",
       ["WIRE-REQ-1", "WIRE-REQ-2", "WIRE-REQ-3", "WIRE-REQ-4", "WIRE-REQ-5", "WIRE-REQ-9", "WIRE-REQ-10",
        "JRN-LOG-1", "JRN-LOG-3", "WIRE-MSG-5", "WIRE-MSG-7", "VER-CONF-3", "WIRE-FRAME-1", "WIRE-FRAME-2",
-       "WIRE-FRAME-3", "WIRE-MSG-6", "VER-ID-1"])
+       "WIRE-FRAME-3", "WIRE-MSG-6", "VER-ID-1", "WIRE-HTTP-3", "DISC-MAN-9", "ING-VALID-8"])
 async def start_plain(ctx: CaseContext) -> None:
     sdk, svc = await one_service(ctx, done())
     async with sdk:
@@ -203,7 +207,7 @@ async def state_sent(ctx: CaseContext) -> None:
 
 
 @wire("WIRE-S-007", "a body that is not JSON reaches the handler as value_bytes in standard base64",
-      ["WIRE-VAL-2", "WIRE-VAL-4", "WIRE-VAL-1"])
+      ["WIRE-VAL-2", "WIRE-VAL-4", "WIRE-VAL-1", "ING-VALID-8"])
 async def bytes_input(ctx: CaseContext) -> None:
     h = {"name": "run", "input": {"contentType": "application/octet-stream"}}
     sdk, svc = await one_service(ctx, done(), handler=h)
@@ -680,7 +684,7 @@ async def abort_timeout(ctx: CaseContext) -> None:
 
 
 @wire("WIRE-S-060", "discovery is GET {deployment}/discover accepting the manifest media type",
-      ["DISC-REQ-1", "ADM-DEP-1"])
+      ["DISC-REQ-1", "ADM-DEP-1", "VER-ID-3"])
 async def discovery_request(ctx: CaseContext) -> None:
     sdk, _ = await one_service(ctx, done())
     async with sdk:
@@ -691,6 +695,9 @@ async def discovery_request(ctx: CaseContext) -> None:
         ctx.must_eq(r.path, "/dep/discover", "discovery path")
         accept = [a.split(";", 1)[0].strip().lower() for a in r.headers.get("accept", "").split(",")]
         ctx.must(MANIFEST_CT in accept, f"accept header of the discovery request: {r.headers.get('accept')!r}")
+        dep = (await sdk.register()).json()
+        ctx.must(isinstance(dep.get("id"), str) and re.fullmatch(r"dp_[0-9A-Za-z]+", dep["id"]),
+                 f"deployment id {dep.get('id')!r}")
 
 
 def _refused_case(id: str, title: str, reqs: list[str], make: Callable[[str], Reply]) -> None:
@@ -996,7 +1003,7 @@ _refused_case("WIRE-S-080", "workflowCompletionRetention on a plain service's ha
 
 
 @wire("WIRE-S-081", "changing a registered service's type needs force (409); a forced or new registration "
-      "routes new invocations to the new deployment", ["DISC-REG-2", "ADM-DEP-5", "DISC-REG-4", "ADM-DEP-4"])
+      "routes new invocations to the new deployment", ["DISC-REG-2", "ADM-DEP-5", "DISC-REG-4", "ADM-SVC-3"])
 async def type_change(ctx: CaseContext) -> None:
     name = ScriptedSdk.name()
     one = ScriptedSdk(ctx, [service(name, ["run"])], {f"{name}/run": done("one")})
@@ -1011,4 +1018,162 @@ async def type_change(ctx: CaseContext) -> None:
         ctx.must_eq(r.status_code, 201, f"forced registration ({r.text[:200]})")
         inv2 = await send(ctx, name, key=ctx.uid())
         ctx.must_eq(await result(ctx, inv2), (200, "two"), "result after the forced registration")
+        svc = (await ctx.admin_get(f"/services/{name}")).json()
+        ctx.must_eq(svc.get("revision"), 2, "service revision after a second deployment registered it")
         ctx.must(not two.of(inv) and not one.of(inv2), "an invocation went to the wrong deployment")
+
+
+_refused_case("WIRE-S-083", "a manifest with an invalid service name is refused", ["VER-ID-5"],
+              lambda n: Reply(json.dumps(manifest([service("1" + n, ["run"])])).encode(), 200, MANIFEST_CT))
+_refused_case("WIRE-S-084", "a manifest whose input.jsonSchema is not a JSON Schema is refused", ["DISC-MAN-8"],
+              lambda n: Reply(json.dumps(manifest([service(n, [{"name": "run", "input": {
+                  "jsonSchema": {"type": 5}}}])])).encode(), 200, MANIFEST_CT))
+
+
+@wire("WIRE-S-082", "re-registering a URI with a different manifest creates a new deployment",
+      ["ADM-DEP-4", "DISC-REG-4", "DISC-1"])
+async def reregister(ctx: CaseContext) -> None:
+    name = ScriptedSdk.name()
+    sdk = ScriptedSdk(ctx, [service(name, ["run"])], {"*": done("ok")})
+    async with sdk:
+        first = (await sdk.register()).json()
+        r = await ctx.call(name, "added", None)
+        ctx.must(r.status_code == 404, f"a handler the manifest does not list must be unknown, got {r.status_code}")
+        sdk.manifest_doc = manifest([service(name, ["run", "added"])])
+        r2 = await sdk.register(expect=None)
+        ctx.must_eq(r2.status_code, 201, f"re-registration with another manifest ({r2.text[:200]})")
+        ctx.must(r2.json().get("id") != first.get("id"), "the new manifest must get a new deployment id")
+        ctx.must_eq(await ctx.call_ok(name, "added", None), "ok", "the new handler")
+
+
+@wire("WIRE-S-085", "service and handler names are compared case-sensitively", ["VER-ID-6"])
+async def case_sensitive(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, done("x"))
+    async with sdk:
+        await sdk.register()
+        for s_, h in ((svc.lower(), "run"), (svc, "Run")):
+            r = await ctx.call(s_, h, None)
+            ctx.must(r.status_code == 404, f"{s_}/{h}: expected 404, got {r.status_code}")
+        ctx.must(not sdk.invokes, "a differently-cased name reached the deployment")
+
+
+@wire("WIRE-S-086", "an empty body reaches a handler with optional input as void; output without content type "
+      "is JSON", ["DISC-MAN-9", "DISC-MAN-10", "WIRE-VAL-3"])
+async def void_input(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, lambda req: ok(output(1, {"got": req.entries[0].get("parameter")}), END))
+    async with sdk:
+        await sdk.register()
+        r = await ctx.http.post(f"{ctx.target.ingress}/restate/call/{svc}/run", content=b"")
+        ctx.must_eq(r.status_code, 200, f"call with an empty body ({r.text[:200]})")
+        ctx.must_eq(r.json(), {"got": {"void": True}}, "input parameter of an empty body")
+        ctx.must_eq(r.headers.get("content-type", "").split(";")[0].strip().lower(), "application/json",
+                    "content type of the output")
+
+
+def _queued_script() -> Callable[[Req], Reply]:
+    roles: dict[str, str] = {}
+
+    def script(req: Req) -> Reply:
+        if req.n == 0 and req.entries:
+            roles[req.invocation_id] = str(req.entries[0].get("parameter", {}).get("value"))
+        sigs = [e for e in req.entries if e.get("type") == "signal"]
+        if any(s.get("signal_id") == 1 for s in sigs):
+            return ok(failure_output(int(req.start["journal_length"]), 409, "cancelled"), END)
+        if roles.get(req.invocation_id) == "first":
+            return ok(suspension(signals=(17,))) if not sigs else done("first")(req)
+        return done("later")(req)
+
+    return script
+
+
+async def _first_and_queued(ctx: CaseContext) -> tuple[ScriptedSdk, str, str, str]:
+    sdk, svc = await one_service(ctx, _queued_script(), ty="VIRTUAL_OBJECT")
+    await sdk.__aenter__()
+    await sdk.register()
+    key = ctx.uid()
+    first = await send(ctx, svc, body="first", key=key)
+    await sdk.attempts(first, 1)
+    queued = await send(ctx, svc, body="second", key=key)
+    return sdk, svc, first, queued
+
+
+@wire("WIRE-S-087", "cancelling a queued invocation completes it with 409 without invoking the SDK",
+      ["JRN-CANCEL-7", "ERR-CODE-3"], capabilities=("admin.cancel", "ingress.awakeables"))
+async def cancel_queued(ctx: CaseContext) -> None:
+    sdk, _, first, queued = await _first_and_queued(ctx)
+    try:
+        r = await ctx.cancel(queued)
+        ctx.must(r.status_code in (200, 202, 204), f"cancel: {r.status_code}")
+        status, res = await result(ctx, queued)
+        same_failure_code(ctx, status, res, 409, "result of the cancelled queued invocation")
+        ctx.must_eq(res.get("message"), "cancelled", "message")
+        ctx.must(not sdk.of(queued), "the server invoked a cancelled invocation that had not started")
+        await ctx.resolve_awakeable(awakeable_id(first, 17), None)
+        ctx.must_eq(await result(ctx, first), (200, "first"), "the first invocation")
+    finally:
+        await sdk.__aexit__(None, None, None)
+
+
+@wire("WIRE-S-088", "a cancelled or killed virtual-object invocation releases the key for the next one",
+      ["JRN-CANCEL-10", "JRN-KILL-5", "ADM-INV-5"],
+      capabilities=("admin.cancel", "admin.kill", "admin.get_invocation"))
+async def release_lock(ctx: CaseContext) -> None:
+    for action in ("cancel", "kill"):
+        sdk, _, first, queued = await _first_and_queued(ctx)
+        try:
+            r = await (ctx.cancel(first) if action == "cancel" else ctx.kill(first))
+            ctx.must(r.status_code in (200, 202, 204), f"{action}: {r.status_code}")
+            status, res = await result(ctx, first)
+            same_failure_code(ctx, status, res, 409, f"result of the {action}ed invocation")
+            ctx.must_eq(await result(ctx, queued), (200, "later"), f"the queued invocation after the {action}")
+            doc = (await ctx.admin_get(f"/invocations/{first}")).json()
+            ctx.must_eq(doc.get("outcome"), "cancelled" if action == "cancel" else "killed", "admin outcome")
+        finally:
+            await sdk.__aexit__(None, None, None)
+
+
+@wire("WIRE-S-089", "killing a caller kills the callee it is waiting for", ["JRN-KILL-2", "JRN-KILL-3"],
+      capabilities=("admin.kill",))
+async def kill_tree(ctx: CaseContext) -> None:
+    callee = ScriptedSdk.name("C")
+    name = ScriptedSdk.name()
+    sdk = ScriptedSdk(ctx, [service(name, ["run"]), service(callee, ["wait"])], {
+        f"{name}/run": by_attempt(ok({"type": "call", "index": 1, "completion_id": 2,
+                                      "invocation_id_completion_id": 1, "service": callee, "handler": "wait",
+                                      "parameter": {"value": None}}, suspension(2))),
+        f"{callee}/wait": lambda req: ok(suspension(signals=(17,)))})
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, name)
+        creq = await sdk.first(f"{callee}/wait")
+        r = await ctx.kill(inv)
+        ctx.must(r.status_code in (200, 202, 204), f"kill: {r.status_code}")
+        status, res = await result(ctx, creq.invocation_id)
+        same_failure_code(ctx, status, res, 409, "result of the callee of a killed caller")
+        ctx.must_eq(res.get("message"), "killed", "callee's failure message")
+        await sdk.quiet(creq.invocation_id, 1, 0.2)
+
+
+@wire("WIRE-S-090", "a send to a workflow's run for an existing key resolves to that workflow",
+      ["JRN-CALL-6", "JRN-CALL-4"], capabilities=("workflows",))
+async def workflow_existing(ctx: CaseContext) -> None:
+    wf = ScriptedSdk.name("F")
+    name = ScriptedSdk.name()
+    key = ctx.uid()
+
+    def caller(req: Req) -> Reply:
+        if req.n == 0:
+            return ok({"type": "send", "index": 1, "invocation_id_completion_id": 1, "service": wf, "handler": "run",
+                       "key": key, "parameter": {"value": None}}, suspension(1))
+        comps = [e for e in req.entries if e.get("type") == "completion"]
+        return done(comps[0].get("invocation_id") if comps else None)(req)
+
+    sdk = ScriptedSdk(ctx, [service(name, ["run"]), service(wf, ["run"], ty="WORKFLOW")],
+                      {f"{name}/run": caller, f"{wf}/run": lambda req: ok(suspension(signals=(17,)))})
+    async with sdk:
+        await sdk.register()
+        wf_inv = await send(ctx, wf, key=key)
+        await sdk.attempts(wf_inv, 1)
+        inv = await send(ctx, name)
+        ctx.must_eq(await result(ctx, inv), (200, wf_inv), "invocation id the send resolved to")
+        ctx.must_eq(sum(1 for r in sdk.invokes if r.path.endswith(f"{wf}/run")), 1, "workflow run attempts")
