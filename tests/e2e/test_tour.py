@@ -252,10 +252,14 @@ def test_timers_send_reminders_until_verified(tour: Tour) -> None:
 
 
 def test_retries_exhaust_then_continue(tour: Tour) -> None:
+    before = len(tour.service.log())
     r = tour.curl(tour.command("SignupWithRetriesWorkflow/alice/run"))
     assert (r.status, r.json()) == (200, True)
-    log = tour.service.log()
+    log = tour.service.log()[before:]
     assert "Failed to send welcome email after retries" in log
+    # RunOptions(max_attempts=3): the welcome email was tried exactly three times
+    attempts = [line for line in log.splitlines() if line == "[👻 SIMULATED] Failed to send welcome email for Alice"]
+    assert len(attempts) == 3, log
     inv = tour.find_invocation("SignupWithRetriesWorkflow", "alice")
     assert inv["status"] == "completed"
 
