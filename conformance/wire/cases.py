@@ -427,7 +427,7 @@ async def duplicate_proposal(ctx: CaseContext) -> None:
 
 
 @wire("WIRE-S-023", "a sleep suspends; the timer's completion resumes the invocation, never early",
-      ["JRN-TIMER-1", "JRN-SUSP-4", "JRN-SUSP-7", "JRN-TIMER-3"])
+      ["JRN-TIMER-1", "JRN-SUSP-4", "JRN-SUSP-7", "VER-NUM-1"])
 async def sleep_resume(ctx: CaseContext) -> None:
     wake: list[int] = []
 
@@ -948,7 +948,7 @@ async def lock_held(ctx: CaseContext) -> None:
 
 
 @wire("WIRE-S-076", "cancel appends one cancel signal (id 1, void) and resumes the suspended invocation",
-      ["JRN-CANCEL-1", "JRN-CANCEL-8", "JRN-SUSP-4"], capabilities=("admin.cancel",))
+      ["JRN-CANCEL-1", "JRN-CANCEL-8", "JRN-SUSP-4", "JRN-SIG-1"], capabilities=("admin.cancel",))
 async def cancel_signal(ctx: CaseContext) -> None:
     def script(req: Req) -> Reply:
         sigs = [e for e in req.entries if e.get("type") == "signal"]
@@ -1177,3 +1177,51 @@ async def workflow_existing(ctx: CaseContext) -> None:
         inv = await send(ctx, name)
         ctx.must_eq(await result(ctx, inv), (200, wf_inv), "invocation id the send resolved to")
         ctx.must_eq(sum(1 for r in sdk.invokes if r.path.endswith(f"{wf}/run")), 1, "workflow run attempts")
+
+
+@wire("WIRE-S-091", "a rejected response changes no stored state", ["ADM-STATE-3", "WIRE-RESP-8", "ADM-STATE-1"],
+      capabilities=("admin.state",))
+async def rejected_state(ctx: CaseContext) -> None:
+    bad = nd(set_state(1, "k", "must not be stored")) + b"{oops\n" + nd(output(2, 1), END)
+    sdk, svc = await one_service(ctx, lambda req: Reply(bad), ty="VIRTUAL_OBJECT", retryPolicyMaxAttempts=1)
+    async with sdk:
+        await sdk.register()
+        key = ctx.uid()
+        inv = await send(ctx, svc, key=key)
+        status, res = await result(ctx, inv)
+        same_failure_code(ctx, status, res, 571, "result")
+        r = await ctx.admin_get(f"/services/{svc}/state/{key}")
+        ctx.must_eq((r.status_code, r.json().get("state")), (200, {}), "stored state after a rejected response")
+
+
+@wire("WIRE-S-092", "the state read of a plain service is 400, of an unknown service 404", ["ADM-STATE-2"],
+      capabilities=("admin.state",))
+async def state_read_errors(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, done())
+    async with sdk:
+        await sdk.register()
+        r = await ctx.admin_get(f"/services/{svc}/state/k")
+        ctx.must_eq(r.status_code, 400, "state read of a plain service")
+        r = await ctx.admin_get(f"/services/{ScriptedSdk.name('Nope')}/state/k")
+        ctx.must_eq(r.status_code, 404, "state read of an unknown service")
+
+
+@wire("WIRE-S-093", "the admin journal lists each entry with index, kind, type, name, entry and completion",
+      ["ADM-INV-3"], capabilities=("admin.get_invocation",))
+async def admin_journal(ctx: CaseContext) -> None:
+    sdk, svc = await one_service(ctx, by_attempt(ok(run_cmd(1, 1, "step-a"), propose(1, {"r": 1}), suspension(1)),
+                                                 done("fin")))
+    async with sdk:
+        await sdk.register()
+        inv = await send(ctx, svc)
+        ctx.must_eq(await result(ctx, inv), (200, "fin"), "result")
+        doc = (await ctx.admin_get(f"/invocations/{inv}")).json()
+        journal = doc.get("journal")
+        ctx.must(isinstance(journal, list) and len(journal) == 4, f"journal of 4 entries expected: {journal!r}")
+        want = [(0, "command", "input"), (1, "command", "run"), (2, "notification", "completion"),
+                (3, "command", "output")]
+        ctx.must_eq([(j.get("index"), j.get("kind"), j.get("type")) for j in journal], want, "journal items")
+        run = journal[1]
+        ctx.must_eq(run.get("name"), "step-a", "name of the run item")
+        ctx.must_eq(run.get("entry"), run_cmd(1, 1, "step-a"), "wire entry of the run item")
+        ctx.must_eq((run.get("completed"), run.get("result")), (True, {"value": {"r": 1}}), "run completion")
