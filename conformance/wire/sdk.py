@@ -15,6 +15,8 @@ import base64
 import contextlib
 import inspect
 import json
+import os
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,7 +28,6 @@ import httpx
 from durable.protocol.schemas import SchemaValidationError, validate_frames
 
 from ..context import CaseContext
-from ..stack import free_port
 
 Json = Any
 Scope = dict[str, Any]
@@ -217,6 +218,7 @@ class ScriptedSdk:
         self._closing = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._sock: socket.socket | None = None
         self.port = 0
 
     @staticmethod
@@ -233,25 +235,30 @@ class ScriptedSdk:
         from hypercorn.asyncio import serve as hyper_serve
         from hypercorn.config import Config
 
-        for _ in range(5):
-            self.port = free_port()
-            config = Config()
-            config.bind = [f"127.0.0.1:{self.port}"]
-            config.accesslog = None
-            config.errorlog = None
-            config.graceful_timeout = 0.5
-            self._stop = asyncio.Event()
-            self._task = asyncio.create_task(
-                hyper_serve(self.app, config, shutdown_trigger=self._stop.wait))  # type: ignore[arg-type]
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and not self._task.done():
-                try:
-                    _, w = await asyncio.open_connection("127.0.0.1", self.port)
-                    w.close()
-                    return self
-                except OSError:
-                    await asyncio.sleep(0.02)
-            await self._shutdown()
+        # Bind here (port 0 on loopback) and hand hypercorn the socket: no free-port race between
+        # the many scripted SDKs that cases start side by side.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(128)
+        self._sock.setblocking(False)
+        self.port = int(self._sock.getsockname()[1])
+        config = Config()
+        config.bind = [f"fd://{os.dup(self._sock.fileno())}"]  # hypercorn owns (and closes) the dup
+        config.accesslog = None
+        config.errorlog = None
+        config.graceful_timeout = 0.5
+        self._task = asyncio.create_task(
+            hyper_serve(self.app, config, shutdown_trigger=self._stop.wait))  # type: ignore[arg-type]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not self._task.done():
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", self.port)
+                w.close()
+                return self
+            except OSError:
+                await asyncio.sleep(0.02)
+        await self._shutdown()
         raise self.ctx.fail("could not start the scripted SDK on a loopback port")
 
     async def _shutdown(self) -> None:
@@ -260,6 +267,9 @@ class ScriptedSdk:
         if self._task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(self._task, 5)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
     async def __aexit__(self, et: object, exc: object, tb: object) -> None:
         await self._shutdown()
@@ -323,7 +333,10 @@ class ScriptedSdk:
         if reply.delay_s:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), reply.delay_s)
-        hdrs = [(b"content-type", reply.content_type.encode())] if reply.content_type else []
+        # connection: close, so that no idle keep-alive connection is left to cancel at shutdown
+        hdrs = [(b"connection", b"close")]
+        if reply.content_type:
+            hdrs.append((b"content-type", reply.content_type.encode()))
         req.replied_at = time.monotonic()
         await send({"type": "http.response.start", "status": reply.status, "headers": hdrs})
         await send({"type": "http.response.body", "body": reply.body})
