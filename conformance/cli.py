@@ -1,7 +1,8 @@
 """``durable conformance run | list | sdk``.
 
 ``run`` without target options starts the embedded reference stack (our server + our test
-services) once per mode; ``--target restate`` does the same with the real Restate server and
+services) once per mode (the server half includes the wire cases ``WIRE-S-*``, in which the kit
+plays a scripted SDK deployment on a loopback port, see :mod:`conformance.wire`); ``--target restate`` does the same with the real Restate server and
 restate-sdk; ``--ingress/--admin/--services`` tests an implementation someone else started.
 """
 

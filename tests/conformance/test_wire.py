@@ -2,8 +2,10 @@
 
 The reference server runs in-process (port 0, loopback); each "broken" variant injects one bug
 into that running server (journal slices with an entry missing, run proposals dropped instead
-of stored before the next attempt, next_retry_delay_ms ignored, invalid responses appended)
-and the cases that check the broken property must FAIL.
+of stored before the next attempt, attempts started before their batch is committed,
+next_retry_delay_ms ignored, invalid responses appended) and the cases that check the broken
+property must FAIL. A server that ignores every request fails every WIRE-S case too
+(``test_broken_servers.test_ignoring_server_fails_every_case`` runs all registered cases).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from conformance.report import load_requirements, unknown_citations
 from conformance.runner import run_case, run_cases
 from conformance.target import Target
 from durable.protocol.messages import ErrorMessage, ProposeRunCompletionMessage
+from reference_server.core.effects import Invoke
 from reference_server.runtime import Runtime
 from reference_server.server import Server
 
@@ -154,3 +157,31 @@ def test_appending_invalid_responses_is_caught(tmp_path: Path, monkeypatch: pyte
     ids = ["WIRE-S-037", "WIRE-S-039", "WIRE-S-042", "WIRE-S-043"]
     results = run_wire(tmp_path, ids)
     failed(results, ids)
+
+
+def resumes_before_commit(rt: Runtime) -> None:
+    """Attempts start before the batch that led to them is durable (no fsync before resume):
+    commits are slow, and Invoke effects are carried out without waiting for them."""
+    orig_commit = rt.store.commit
+    orig_settle = rt._settle
+
+    async def slow_commit(batch: Any) -> Any:
+        await asyncio.sleep(0.05)
+        return await orig_commit(batch)
+
+    async def settle(effects: list[Any]) -> None:
+        invokes = [e for e in effects if isinstance(e, Invoke)]
+        for e in invokes:
+            rt._spawn(rt._attempt(e))
+        await orig_settle([e for e in effects if not isinstance(e, Invoke)])
+
+    rt.store.commit = slow_commit  # type: ignore[method-assign]
+    rt._settle = settle  # type: ignore[method-assign]
+
+
+@pytest.mark.timeout(60)
+def test_resuming_before_the_commit_is_caught(tmp_path: Path) -> None:
+    # Our runtime refuses to send a journal it cannot read back yet, so the early attempt fails
+    # without a request: the kit sees failed attempts that never happened (retry_count > 0).
+    results = run_wire(tmp_path, ["WIRE-S-016", "WIRE-S-059"], bug=resumes_before_commit)
+    failed(results, ["WIRE-S-016", "WIRE-S-059"])
