@@ -404,13 +404,14 @@ async def run_proposal(ctx: CaseContext) -> None:
         ctx.must_eq(await result(ctx, inv), (200, "fin"), "result")
 
 
-@wire("WIRE-S-022", "a second proposal for a completed run is ignored (one completion per id)",
+@wire("WIRE-S-022", "a second proposal for a completed run never adds a second completion (ignored or rejected)",
       ["JRN-RUN-3", "JRN-CID-5"])
 async def duplicate_proposal(ctx: CaseContext) -> None:
     def script(req: Req) -> Reply:
         if req.n == 0:
             return ok(run_cmd(1, 1), propose(1, "first"), suspension(1))
-        if req.n == 1:  # propose again for the completed run, then fail to force a full replay
+        if req.n == 1:  # propose again for the completed run (the server ignores it, JRN-RUN-3, or
+            # rejects the response, WIRE-RESP-6), then fail to force a full replay
             return ok(propose(1, "second"), error(500, "again"))
         return done()(req)
 
