@@ -586,7 +586,7 @@ def _violation_case(id: str, title: str, reqs: list[str], body: bytes | Callable
                     *, code: int = 571, ty: str = "SERVICE") -> None:
     """The SDK answers every attempt badly: the server retries, appends nothing, fails with ``code``."""
 
-    @wire(id, title, [*reqs, "WIRE-HTTP-9"])
+    @wire(id, title, [*reqs, *(["WIRE-HTTP-9"] if "WIRE-HTTP-9" not in reqs else [])])
     async def fn(ctx: CaseContext) -> None:
         script = body if callable(body) else (lambda req: Reply(body))
         sdk, svc = await one_service(ctx, script, ty=ty, retryPolicyMaxAttempts=2)
