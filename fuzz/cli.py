@@ -9,15 +9,19 @@ variants (fewer programs, then fewer commands) and keeps the smallest that still
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shlex
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .programs import Program
 
@@ -25,6 +29,26 @@ from .programs import Program
 def _write(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def _progress_display(duration: float) -> Iterator[Callable[[dict[str, Any]], None] | None]:
+    """A live bar over the workload phase (then the liveness check), on a terminal only."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"))
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("fuzzing", total=duration, stats="")
+
+        def show(p: dict[str, Any]) -> None:
+            phase = "fuzzing" if p["remaining_s"] > 0 else "liveness check"
+            stats = (f"{p['done']}/{p['programs']} programs done, {p['server_kills']} server kills, "
+                     f"{p['sdk_kills']} SDK kills, {p['proxy_faults']} proxy faults")
+            bar.update(task, completed=duration - p["remaining_s"], description=phase, stats=stats)
+
+        yield show
 
 
 def register(app: typer.Typer) -> None:
@@ -69,7 +93,7 @@ def register(app: typer.Typer) -> None:
             programs = repro.get("programs") or repro.get("all_programs")
         base = workdir or Path(tempfile.mkdtemp(prefix="durable-fuzz-"))
 
-        def config(progs: list[Program] | None, tag: str) -> RunConfig:
+        def config(progs: list[Program] | None, tag: str, progress: Any = None) -> RunConfig:
             return RunConfig(
                 seed=seed, duration=duration, workdir=base / tag, ingress=ingress, admin=admin,
                 always_suspend=always_suspend, concurrency=concurrency,
@@ -78,9 +102,11 @@ def register(app: typer.Typer) -> None:
                 require_coverage=require_coverage and progs is None,
                 fault_s=fault_seconds, heal_s=heal_seconds, proxy_probability=proxy_probability, server_log_level=server_log_level,
                 server_argv=shlex.split(server_cmd) if server_cmd else None,
+                progress=progress,
             )
 
-        result, submitted = asyncio.run(run(config(programs, f"run-{seed}-{int(time.time())}")))
+        with _progress_display(duration) as show:
+            result, submitted = asyncio.run(run(config(programs, f"run-{seed}-{int(time.time())}", show)))
         violations = result["violations"]
         keep = bool(violations) or workdir is not None
         result["workdir"] = str(base) if keep else None

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ class RunConfig:
     gen: GenConfig = field(default_factory=GenConfig)
     #: fail the run when a command or fault kind was never exercised
     require_coverage: bool = True
+    #: called about twice a second with counters (a progress display; never affects the run)
+    progress: Callable[[dict[str, Any]], None] | None = None
 
 
 @dataclass
@@ -87,6 +90,19 @@ class Run:
         t: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self.tasks.add(t)
         t.add_done_callback(self.tasks.discard)
+
+
+async def _report_progress(r: Run, nemesis: Nemesis, report: Callable[[dict[str, Any]], None]) -> None:
+    while True:
+        report({
+            "remaining_s": max(0.0, r.stop_at - time.monotonic()),
+            "programs": len(r.programs),
+            "done": sum(1 for e in r.done_events.values() if e.is_set()),
+            "server_kills": nemesis.done.get("kill_server", 0) + nemesis.done.get("term_server", 0),
+            "sdk_kills": nemesis.done.get("kill_sdk", 0),
+            "proxy_faults": sum(r.stack.proxy.faults.values()),
+        })
+        await asyncio.sleep(0.5)
 
 
 async def run(config: RunConfig) -> tuple[dict[str, Any], list[Program]]:
@@ -112,6 +128,8 @@ async def run(config: RunConfig) -> tuple[dict[str, Any], list[Program]]:
                           partition=stack.proxy.partition)
         r.stop_at = time.monotonic() + config.duration
         r.hard_deadline = r.stop_at + config.liveness_bound_s + 30
+        if config.progress is not None:
+            r.spawn(_report_progress(r, nemesis, config.progress))
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S,
                                      limits=httpx.Limits(max_connections=64)) as client:
             nem_task = asyncio.ensure_future(nemesis.run())
