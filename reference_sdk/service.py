@@ -270,7 +270,7 @@ class Workflow(ServiceDefinition):
         **_ignored: Any,
     ) -> Callable[[F], F]:
         return self._decorator(
-            name or "run", "workflow", accept, content_type, input_serde, output_serde, metadata,
+            name, "workflow", accept, content_type, input_serde, output_serde, metadata,
             inactivity_timeout, abort_timeout, journal_retention, None, workflow_retention,
             ingress_private, invocation_retry_policy,
         )

@@ -204,7 +204,7 @@ async def dump(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
     return out
 
 
-@workflow.main()
+@workflow.main("run")
 async def wf_run(ctx: restate.WorkflowContext, req: dict[str, Any]) -> Any:
     reg = {"type": "promise", "key": ctx.key(), "value": req["value"]}
     await ctx.run("register", recorder(reg))

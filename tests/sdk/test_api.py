@@ -374,7 +374,7 @@ def test_calls_sends_and_delayed_sends() -> None:
         return 1
 
     @flow.main()
-    async def fmain(ctx: WorkflowContext, n: int) -> int:
+    async def run(ctx: WorkflowContext, n: int) -> int:
         return n
 
     caller = restate.Service("Caller")
@@ -385,11 +385,11 @@ def test_calls_sends_and_delayed_sends() -> None:
         call = ctx.object_call(bump, key="k1", arg=None)
         n = await call
         cid = await call.invocation_id()
-        w = await ctx.workflow_call(fmain, key="w1", arg=3)
+        w = await ctx.workflow_call(run, key="w1", arg=3)
         h = ctx.service_send(echo, arg=User(name="c", email="d"), send_delay=timedelta(seconds=10))
         sid = await h.invocation_id()
         ctx.object_send(bump, key="k2")
-        ctx.workflow_send(fmain, key="w2", arg=4)
+        ctx.workflow_send(run, key="w2", arg=4)
         raw = await ctx.generic_call("Callee", "echo", b'{"name": "x", "email": "y"}')
         ctx.generic_send("Callee", "echo", b"not json", send_delay=timedelta(seconds=1))
         return [u.name, n, cid, w, sid, raw.decode()]
@@ -452,7 +452,7 @@ def test_promises(warm: bool) -> None:
     wf = restate.Workflow("W")
 
     @wf.main()
-    async def main(ctx: WorkflowContext) -> list[Any]:
+    async def run(ctx: WorkflowContext) -> list[Any]:
         peeked = await ctx.promise("p", type_hint=str).peek()
         await ctx.promise("mine").resolve({"a": 1})
         try:
