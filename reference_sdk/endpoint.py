@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from durable.asgi import serve_lifespan
 from durable.protocol.errors import ProtocolViolation
 from durable.protocol.framing import decode_frames, encode_frames
 from durable.protocol.messages import (
@@ -149,7 +150,7 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await serve_lifespan(receive, send, on_shutdown=self.sessions.clear)
             return
         if scope["type"] != "http":
             return
@@ -178,16 +179,6 @@ class App:
             }
         )
         await send({"type": "http.response.body", "body": resp.body})
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            msg = await receive()
-            if msg["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif msg["type"] == "lifespan.shutdown":
-                self.sessions.clear()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     # ------------------------------------------------------------------ routing
 

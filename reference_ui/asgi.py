@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from durable.asgi import serve_lifespan
+
 from .assets import is_ui_path, resolve
 
 Scope = MutableMapping[str, Any]
@@ -25,16 +27,6 @@ async def _answer(send: Send, status: int, headers: dict[str, str], body: bytes,
     raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": b"" if head else body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def _serve(scope: Scope, send: Send) -> None:
@@ -55,7 +47,7 @@ def asgi_app() -> ASGIApp:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await serve_lifespan(receive, send)
         elif scope["type"] == "http":
             await _serve(scope, send)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from durable.asgi import serve_lifespan
 from durable.protocol.schemas import SchemaValidationError, validate_frames
 
 from ..context import CaseContext
@@ -286,13 +287,8 @@ class ScriptedSdk:
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif msg["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await serve_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         body = b""

@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
+from durable.asgi import serve_lifespan
+
 log = logging.getLogger("durable.http")
 Json = Any
 Scope = MutableMapping[str, Any]
@@ -156,13 +158,8 @@ def asgi_app(
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await serve_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         request = Request.from_scope(scope, receive, max_body)

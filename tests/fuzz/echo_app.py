@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from durable.asgi import serve_lifespan
+
 LOG: list[dict[str, Any]] = []
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            msg = await receive()
-            if msg["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif msg["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await serve_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     if scope["path"] == "/log":

@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from durable.asgi import serve_lifespan
+
 CT = "application/vnd.durable.invocation.v1+ndjson"
 Json = Any
 
@@ -210,13 +212,8 @@ class FakeSdk:
 
     async def __call__(self, scope: Json, receive: Json, send: Json) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif msg["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await serve_lifespan(receive, send)
+            return
         body = b""
         while True:
             msg = await receive()
