@@ -734,8 +734,8 @@ _refused_case("WIRE-S-065", "a manifest whose versions do not overlap the server
               ["VER-PROTO-3", "DISC-REG-1"], lambda n: _man(n, minProtocolVersion=7, maxProtocolVersion=9))
 _refused_case("WIRE-S-066", "a manifest with min > max protocol version is refused", ["DISC-MAN-3"],
               lambda n: _man(n, minProtocolVersion=2, maxProtocolVersion=1))
-_refused_case("WIRE-S-067", "a manifest with another protocolMode is refused", ["DISC-MAN-2"],
-              lambda n: _man(n, protocolMode="BIDI_STREAM"))
+_refused_case("WIRE-S-067", "a manifest with a protocolMode other than REQUEST_RESPONSE or BIDI_STREAM is refused",
+              ["DISC-MAN-2"], lambda n: _man(n, protocolMode="HTTP2_STREAM"))
 _refused_case("WIRE-S-068", "a manifest with duplicate service names is refused", ["DISC-MAN-4"],
               lambda n: Reply(json.dumps(manifest([service(n, ["run"]), service(n, ["other"])])).encode(),
                               200, MANIFEST_CT))
