@@ -8,10 +8,12 @@ is also accepted: its bytes travel as a JSON value when they parse as JSON, raw 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
 import typing
+import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -108,7 +110,17 @@ def _is_none_hint(hint: Any) -> bool:
     return hint is type(None)
 
 
+#: hints whose values are their own JSON form: a value of exactly that type (not a subclass such
+#: as an enum or ``bool`` for ``int``) needs no pydantic round trip either way. ``float`` is
+#: only in the decoding set: pydantic dumps a non-finite float as ``null``.
+_SCALAR_OUT = frozenset({bool, int, str})
+_SCALAR_IN = frozenset({bool, int, str, float})
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
 def to_jsonable(obj: Any) -> Any:
+    if type(obj) in _JSON_SCALARS:
+        return obj
     if isinstance(obj, pydantic.BaseModel):
         return obj.model_dump(mode="json", by_alias=True)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -141,6 +153,8 @@ def to_payload(obj: Any, hint: Any = None, serde: Serde[Any] | None = None) -> V
         return RawValue(bytes(obj))
     if hint is None or hint is Any or _is_none_hint(hint):
         return Value(to_jsonable(obj))
+    if type(obj) is hint and hint in _SCALAR_OUT:
+        return Value(obj)
     try:
         return Value(adapter(hint).dump_python(obj, mode="json", by_alias=True))
     except Exception:
@@ -170,6 +184,8 @@ def from_payload(payload: Result, hint: Any = None, serde: Serde[Any] | None = N
         raise TerminalError(f"unexpected result {payload!r}")
     if hint is None or hint is Any or _is_none_hint(hint):
         return payload.value
+    if type(payload.value) is hint and hint in _SCALAR_IN:
+        return payload.value
     if hint is bytes:
         return orjson.dumps(payload.value)
     return adapter(hint).validate_python(payload.value)
@@ -195,13 +211,44 @@ def json_schema(hint: Any) -> dict[str, Any] | None:
         return None
 
 
+#: return hints per function object (weakly held: closures made per call do not pile up), with
+#: the ``__annotations__`` object they were computed from, so reassigned annotations are seen
+_RETURN_HINTS: weakref.WeakKeyDictionary[Any, tuple[object, Any]] = weakref.WeakKeyDictionary()
+
+
 def return_hint(fn: Callable[..., Any]) -> Any:
-    """The return type hint of ``fn`` (unwrapping ``Awaitable``/``Coroutine``), or None."""
+    """The return type hint of ``fn`` (unwrapping ``Awaitable``/``Coroutine``), or None.
+
+    ``typing.get_type_hints`` evaluates string annotations on every call (tens of microseconds),
+    and ``ctx.run`` asks for the hint of its action every time, so the answer is cached per
+    function object (a bound method under its function)."""
+    key: Any = getattr(fn, "__func__", fn)
+    annotations = getattr(key, "__annotations__", None)
+    try:
+        cached = _RETURN_HINTS.get(key)
+    except TypeError:  # not weakly referenceable (or unhashable): compute every time
+        return _compute_return_hint(fn)
+    if cached is not None and cached[0] is annotations:
+        return cached[1]
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations: not cached, a later call may resolve them
+        return None
+    hint = _unwrap_return(hints.get("return"))
+    with contextlib.suppress(TypeError):
+        _RETURN_HINTS[key] = (annotations, hint)
+    return hint
+
+
+def _compute_return_hint(fn: Callable[..., Any]) -> Any:
     try:
         hints = typing.get_type_hints(fn)
     except Exception:
         return None
-    hint = hints.get("return")
+    return _unwrap_return(hints.get("return"))
+
+
+def _unwrap_return(hint: Any) -> Any:
     if hint is None:
         return None
     origin = typing.get_origin(hint)

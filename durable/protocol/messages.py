@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeAlias
 
@@ -116,7 +116,11 @@ Result: TypeAlias = Value | RawValue | Void | Failure | InvocationIdResult
 
 
 def result_to_json(result: Result, out: dict[str, Json]) -> None:
-    if isinstance(result, Value):
+    if type(result) is Value:
+        out["value"] = result.value
+    elif type(result) is Void:
+        out["void"] = True
+    elif isinstance(result, Value):
         out["value"] = result.value
     elif isinstance(result, RawValue):
         out["value_bytes"] = base64.b64encode(result.data).decode("ascii")
@@ -144,6 +148,10 @@ def result_from_json(obj: Mapping[str, Json], allowed: tuple[type, ...] | None =
     result: Result
     if key == "value":
         result = Value(raw)
+    elif key == "void":
+        if raw is not True:
+            raise ProtocolViolation("void must be true")
+        result = VOID
     elif key == "value_bytes":
         if not isinstance(raw, str):
             raise ProtocolViolation("value_bytes must be a base64 string")
@@ -151,10 +159,6 @@ def result_from_json(obj: Mapping[str, Json], allowed: tuple[type, ...] | None =
             result = RawValue(base64.b64decode(raw, validate=True))
         except (binascii.Error, ValueError) as exc:
             raise ProtocolViolation(f"value_bytes is not valid base64: {exc}") from exc
-    elif key == "void":
-        if raw is not True:
-            raise ProtocolViolation("void must be true")
-        result = VOID
     elif key == "failure":
         if not isinstance(raw, Mapping):
             raise ProtocolViolation("failure must be an object")
@@ -262,26 +266,38 @@ class Message:
 
     def to_json(self) -> dict[str, Json]:
         out: dict[str, Json] = {"type": self.TYPE}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name == "result" or f.name == "parameter":
-                if f.name == "parameter":
-                    sub: dict[str, Json] = {}
-                    result_to_json(v, sub)
-                    out["parameter"] = sub
-                else:
-                    result_to_json(v, out)
+        for name in field_names(type(self)):
+            v = getattr(self, name)
+            if name == "result":
+                result_to_json(v, out)
+            elif name == "parameter":
+                sub: dict[str, Json] = {}
+                result_to_json(v, sub)
+                out["parameter"] = sub
             elif v is None:
                 continue
+            elif type(v) is int or type(v) is str:
+                out[name] = v
             elif isinstance(v, Future):
-                out[f.name] = v.to_json()
+                out[name] = v.to_json()
             elif isinstance(v, tuple):
-                out[f.name] = list(v)
+                out[name] = list(v)
             elif isinstance(v, Mapping):
-                out[f.name] = dict(v)
+                out[name] = dict(v)
             else:
-                out[f.name] = v
+                out[name] = v
         return out
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def field_names(cls: type[Message]) -> tuple[str, ...]:
+    """The dataclass field names of a message class, in declaration order (computed once)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -664,6 +680,22 @@ _RESULT_ALLOWED: dict[type[Message], tuple[type, ...]] = {
 }
 
 
+_RESULT_KEY_SET = frozenset(_RESULT_KEYS)
+#: per message class: its field names and the JSON keys it may carry (computed once)
+_DECODE_PLAN: dict[type[Message], tuple[tuple[str, ...], frozenset[str]]] = {}
+
+
+def _decode_plan(cls: type[Message]) -> tuple[tuple[str, ...], frozenset[str]]:
+    plan = _DECODE_PLAN.get(cls)
+    if plan is None:
+        names = field_names(cls)
+        allowed = {*names, "type"}
+        if "result" in names:
+            allowed |= _RESULT_KEY_SET
+        plan = _DECODE_PLAN[cls] = (names, frozenset(allowed))
+    return plan
+
+
 def decode_message(obj: Json) -> Message:
     """Build a message from a decoded JSON object, validating shape and types."""
     if not isinstance(obj, Mapping):
@@ -672,8 +704,8 @@ def decode_message(obj: Json) -> Message:
     cls = MESSAGE_TYPES.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
         raise ProtocolViolation(f"unknown message type {type_name!r}")
+    names, allowed = _decode_plan(cls)
     kwargs: dict[str, Any] = {}
-    names = {f.name for f in fields(cls)}
     for name in names:
         if name == "result":
             kwargs["result"] = result_from_json(obj, _RESULT_ALLOWED.get(cls))
@@ -689,13 +721,13 @@ def decode_message(obj: Json) -> Message:
             kwargs["awaiting"] = Future.from_json(obj["awaiting"])
         elif name in obj:
             v = obj[name]
-            if name in ("keys",):
+            if name == "keys":
                 if not isinstance(v, list) or not all(isinstance(k, str) for k in v):
                     raise ProtocolViolation("keys must be a list of strings")
                 v = tuple(v)
             kwargs[name] = v
-    extra = set(obj) - names - {"type", *_RESULT_KEYS} if "result" in names else set(obj) - names - {"type"}
-    if extra:
+    if not allowed.issuperset(obj):
+        extra = set(obj) - allowed
         raise ProtocolViolation(f"unknown field(s) {sorted(extra)} in {type_name}")
     missing = [f for f in _REQUIRED.get(cls.TYPE, ()) if f not in obj]
     if missing:
@@ -771,33 +803,72 @@ _TARGET_SHAPES = (
 )
 
 
+def _check_str(t: str, name: str, v: Any) -> None:
+    if not isinstance(v, str):
+        raise ProtocolViolation(f"{t}.{name} must be a string")
+
+
+def _check_int(t: str, name: str, v: Any) -> None:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ProtocolViolation(f"{t}.{name} must be an integer")
+    if v < _MINIMUM.get(name, 0) or (name == "code" and v > 65535):
+        raise ProtocolViolation(f"{t}.{name} is out of range: {v}")
+
+
+def _check_str_map(t: str, name: str, v: Any) -> None:
+    if not (isinstance(v, Mapping) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())):
+        raise ProtocolViolation(f"{t}.{name} must be an object of strings")
+
+
+def _check_target(t: str, name: str, v: Any) -> None:
+    _check_str_map(t, name, v)
+    if frozenset(v) not in _TARGET_SHAPES:
+        raise ProtocolViolation(f"{t}.target has an unknown shape: {sorted(v)}")
+
+
+def _check_state(t: str, name: str, v: Any) -> None:
+    if not isinstance(v, Mapping):
+        raise ProtocolViolation("start.state must be an object")
+    for value in v.values():
+        if not (isinstance(value, Mapping) and len(value) == 1 and ("value" in value or "value_bytes" in value)):
+            raise ProtocolViolation("start.state values must be tagged payloads ({value} or {value_bytes})")
+
+
+def _check_keys(t: str, name: str, v: Any) -> None:
+    if len(set(v)) != len(v):
+        raise ProtocolViolation("get_state_keys.keys must not repeat a key")
+
+
+def _check_awakeable_id(t: str, name: str, v: Any) -> None:
+    _check_str(t, name, v)
+    if not v.startswith("awk_"):
+        raise ProtocolViolation("awakeable_id must start with awk_")
+
+
+def _check_command_type(t: str, name: str, v: Any) -> None:
+    _check_str(t, name, v)
+    if v not in COMMAND_TYPES:
+        raise ProtocolViolation(f"related_command_type {v!r} is not a command type")
+
+
+#: the type (and range, shape) check of each field name that has one
+_FIELD_CHECKS: dict[str, Callable[[str, str, Any], None]] = {
+    **{n: _check_str for n in _STR_FIELDS},
+    **{n: _check_int for n in _INT_FIELDS},
+    "headers": _check_str_map,
+    "target": _check_target,
+    "state": _check_state,
+    "keys": _check_keys,
+    "awakeable_id": _check_awakeable_id,
+    "related_command_type": _check_command_type,
+}
+
+
 def _check_field_types(cls: type[Message], kwargs: dict[str, Any]) -> None:
+    t = cls.TYPE
     for name, v in kwargs.items():
         if v is None and name in _OPTIONAL:
             continue
-        if name in _STR_FIELDS and not isinstance(v, str):
-            raise ProtocolViolation(f"{cls.TYPE}.{name} must be a string")
-        if name in _INT_FIELDS:
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise ProtocolViolation(f"{cls.TYPE}.{name} must be an integer")
-            if v < _MINIMUM.get(name, 0) or (name == "code" and v > 65535):
-                raise ProtocolViolation(f"{cls.TYPE}.{name} is out of range: {v}")
-        if name in ("headers", "target") and not (
-            isinstance(v, Mapping) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
-        ):
-            raise ProtocolViolation(f"{cls.TYPE}.{name} must be an object of strings")
-        if name == "state" and not isinstance(v, Mapping):
-            raise ProtocolViolation("start.state must be an object")
-        if name == "target" and frozenset(v) not in _TARGET_SHAPES:
-            raise ProtocolViolation(f"{cls.TYPE}.target has an unknown shape: {sorted(v)}")
-        if name == "keys" and len(set(v)) != len(v):
-            raise ProtocolViolation("get_state_keys.keys must not repeat a key")
-        if name == "awakeable_id" and not v.startswith("awk_"):
-            raise ProtocolViolation("awakeable_id must start with awk_")
-        if name == "related_command_type" and v not in COMMAND_TYPES:
-            raise ProtocolViolation(f"related_command_type {v!r} is not a command type")
-        if name == "state":
-            for value in v.values():
-                if not (isinstance(value, Mapping) and len(value) == 1 and ("value" in value or "value_bytes" in value)):
-                    raise ProtocolViolation("start.state values must be tagged payloads ({value} or {value_bytes})")
-
+        check = _FIELD_CHECKS.get(name)
+        if check is not None:
+            check(t, name, v)

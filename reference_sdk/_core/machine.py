@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from durable.protocol.errors import DurableError, JournalMismatch, RemoteProtocolViolation
 from durable.protocol.messages import (
@@ -176,7 +176,7 @@ class Machine:
         self._append_entries(start.resume_from, entries, allow_commands=False)
         if len(self.entries) != start.journal_length:
             raise RemoteProtocolViolation("start.journal_length does not match the entries sent")
-        self.start = replace(start, state=None)
+        self.start = start if start.state is None else replace(start, state=None)
         return True
 
     # ------------------------------------------------------------------ commands
@@ -187,19 +187,20 @@ class Machine:
         if self.finished:
             raise DurableError("the handler already produced its output")
 
-    def _command(self, cmd: C) -> C:
+    def _command(self, cls: type[C], /, **fields: Any) -> C:
+        """Replay the next journal command (it must match ``cls(**fields)``) or record it."""
         self._check()
         pos = self._next_command_pos()
         if pos is None:
-            new = replace(cmd, index=len(self.entries))
+            new = cls(len(self.entries), **fields)
             self.entries.append(new)
             self.cursor = len(self.entries)
             self._out_commands.append(new)
             return new
         expected = self.entries[pos]
         assert isinstance(expected, Command)
-        actual = replace(cmd, index=pos)
-        if type(expected) is not type(actual) or determinism_view(expected) != determinism_view(actual):
+        actual = cls(pos, **fields)
+        if type(expected) is not cls or determinism_view(expected) != determinism_view(actual):
             self.fatal = mismatch(pos, expected, actual)
             raise self.fatal
         self.cursor = pos + 1
@@ -211,33 +212,33 @@ class Machine:
         return cid
 
     def get_state(self, key: str) -> Value | RawValue | Void:
-        cmd = self._command(GetStateCommand(0, key=key, result=self.state.get(key, VOID)))
+        cmd = self._command(GetStateCommand, key=key, result=self.state.get(key, VOID))
         return cmd.result
 
     def get_state_keys(self) -> tuple[str, ...]:
-        return self._command(GetStateKeysCommand(0, keys=tuple(sorted(self.state)))).keys
+        return self._command(GetStateKeysCommand, keys=tuple(sorted(self.state))).keys
 
     def set_state(self, key: str, value: StateValue) -> None:
-        self._command(SetStateCommand(0, key=key, parameter=value))
+        self._command(SetStateCommand, key=key, parameter=value)
         self.state[key] = value
 
     def clear_state(self, key: str) -> None:
-        self._command(ClearStateCommand(0, key=key))
+        self._command(ClearStateCommand, key=key)
         self.state.pop(key, None)
 
     def clear_all_state(self) -> None:
-        self._command(ClearAllStateCommand(0))
+        self._command(ClearAllStateCommand)
         self.state.clear()
 
     def sleep(self, wake_up_time_ms: int, name: str | None = None) -> tuple[SleepCommand, Leaf]:
         cid = self._completion_id()
-        cmd = self._command(SleepCommand(0, completion_id=cid, wake_up_time_ms=wake_up_time_ms, name=name))
+        cmd = self._command(SleepCommand, completion_id=cid, wake_up_time_ms=wake_up_time_ms, name=name)
         return cmd, Leaf("completion", cid)
 
     def run(self, name: str | None) -> tuple[Leaf, bool]:
         """Record a run; the second value says whether the shell must execute the closure now."""
         cid = self._completion_id()
-        cmd = self._command(RunCommand(0, completion_id=cid, name=name))
+        cmd = self._command(RunCommand, completion_id=cid, name=name)
         self._run_index[cid] = cmd.index
         execute = cid not in self.proposed and cid not in self._notified
         return Leaf("completion", cid), execute
@@ -266,18 +267,16 @@ class Machine:
         id_cid = self._completion_id()
         res_cid = self._completion_id()
         self._command(
-            CallCommand(
-                0,
-                completion_id=res_cid,
-                invocation_id_completion_id=id_cid,
-                service=service,
-                handler=handler,
-                key=key,
-                parameter=parameter,
-                headers=dict(headers) if headers else None,
-                idempotency_key=idempotency_key,
-                name=name,
-            )
+            CallCommand,
+            completion_id=res_cid,
+            invocation_id_completion_id=id_cid,
+            service=service,
+            handler=handler,
+            key=key,
+            parameter=parameter,
+            headers=dict(headers) if headers else None,
+            idempotency_key=idempotency_key,
+            name=name,
         )
         handles = CallHandles(Leaf("completion", id_cid), Leaf("completion", res_cid))
         self.calls.append(handles)
@@ -297,34 +296,32 @@ class Machine:
     ) -> Leaf:
         id_cid = self._completion_id()
         self._command(
-            SendCommand(
-                0,
-                invocation_id_completion_id=id_cid,
-                service=service,
-                handler=handler,
-                key=key,
-                parameter=parameter,
-                headers=dict(headers) if headers else None,
-                idempotency_key=idempotency_key,
-                invoke_time_ms=invoke_time_ms,
-                name=name,
-            )
+            SendCommand,
+            invocation_id_completion_id=id_cid,
+            service=service,
+            handler=handler,
+            key=key,
+            parameter=parameter,
+            headers=dict(headers) if headers else None,
+            idempotency_key=idempotency_key,
+            invoke_time_ms=invoke_time_ms,
+            name=name,
         )
         return Leaf("completion", id_cid)
 
     def get_promise(self, key: str) -> Leaf:
         cid = self._completion_id()
-        self._command(GetPromiseCommand(0, completion_id=cid, key=key))
+        self._command(GetPromiseCommand, completion_id=cid, key=key)
         return Leaf("completion", cid)
 
     def peek_promise(self, key: str) -> Leaf:
         cid = self._completion_id()
-        self._command(PeekPromiseCommand(0, completion_id=cid, key=key))
+        self._command(PeekPromiseCommand, completion_id=cid, key=key)
         return Leaf("completion", cid)
 
     def complete_promise(self, key: str, result: Value | RawValue | Failure) -> Leaf:
         cid = self._completion_id()
-        self._command(CompletePromiseCommand(0, completion_id=cid, key=key, result=result))
+        self._command(CompletePromiseCommand, completion_id=cid, key=key, result=result)
         return Leaf("completion", cid)
 
     def awakeable(self) -> tuple[str, Leaf]:
@@ -335,27 +332,25 @@ class Machine:
         return encode_awakeable_id(self.invocation_id, sid), Leaf("signal", sid)
 
     def complete_awakeable(self, awakeable_id: str, result: Value | RawValue | Failure) -> None:
-        self._command(CompleteAwakeableCommand(0, awakeable_id=awakeable_id, result=result))
+        self._command(CompleteAwakeableCommand, awakeable_id=awakeable_id, result=result)
 
     def send_signal(
         self, target_invocation_id: str, signal_id: int, result: Value | RawValue | Void | Failure = VOID
     ) -> None:
-        self._command(
-            SendSignalCommand(0, target_invocation_id=target_invocation_id, signal_id=signal_id, result=result)
-        )
+        self._command(SendSignalCommand, target_invocation_id=target_invocation_id, signal_id=signal_id, result=result)
 
     def attach_invocation(self, target: Mapping[str, str]) -> Leaf:
         cid = self._completion_id()
-        self._command(AttachInvocationCommand(0, completion_id=cid, target=dict(target)))
+        self._command(AttachInvocationCommand, completion_id=cid, target=dict(target))
         return Leaf("completion", cid)
 
     def get_invocation_output(self, target: Mapping[str, str]) -> Leaf:
         cid = self._completion_id()
-        self._command(GetInvocationOutputCommand(0, completion_id=cid, target=dict(target)))
+        self._command(GetInvocationOutputCommand, completion_id=cid, target=dict(target))
         return Leaf("completion", cid)
 
     def output(self, result: Value | RawValue | Void | Failure) -> None:
-        self._command(OutputCommand(0, result=result))
+        self._command(OutputCommand, result=result)
         pos = self._next_command_pos()
         if pos is not None:
             extra = self.entries[pos]
