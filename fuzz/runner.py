@@ -85,6 +85,11 @@ class Run:
     killed: set[str] = field(default_factory=set)
     stop_at: float = 0.0
     hard_deadline: float = 0.0
+    #: one client for everything done from outside besides submissions (resolving awakeables
+    #: and promises, cancelling): its own pool, so a hung resolution never starves submissions,
+    #: and created once (an httpx client per call spent ~40 % of the driver's CPU on SSL
+    #: contexts)
+    outside: httpx.AsyncClient | None = None
 
     def spawn(self, coro: Any) -> None:
         t: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -131,7 +136,10 @@ async def run(config: RunConfig) -> tuple[dict[str, Any], list[Program]]:
         if config.progress is not None:
             r.spawn(_report_progress(r, nemesis, config.progress))
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S,
-                                     limits=httpx.Limits(max_connections=64)) as client:
+                                     limits=httpx.Limits(max_connections=64)) as client, \
+                httpx.AsyncClient(timeout=HTTP_TIMEOUT_S,
+                                  limits=httpx.Limits(max_connections=64)) as outside:
+            r.outside = outside
             nem_task = asyncio.ensure_future(nemesis.run())
             await _drive(r, client)
             await nem_task
@@ -280,18 +288,19 @@ def _done(r: Run, pid: str) -> bool:
 
 async def _retrying(r: Run, attempt: Any, until_done: str | None, what: str) -> None:
     """Call ``attempt()`` until it returns True, the program is done, or the hard deadline."""
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client:
-        delay = 0.1
-        while time.monotonic() < r.hard_deadline:
-            if until_done is not None and until_done in r.stack.ledger.done():
+    client = r.outside
+    assert client is not None
+    delay = 0.1
+    while time.monotonic() < r.hard_deadline:
+        if until_done is not None and until_done in r.stack.ledger.done():
+            return
+        try:
+            if await attempt(client):
                 return
-            try:
-                if await attempt(client):
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
     r.events.append({"gave_up": what})
 
 
