@@ -7,7 +7,8 @@ Two drivers, both playing the reference server's part for SignupWorkflow (one re
   charges to the SDK only the process CPU time (``time.process_time``: every thread, so the
   run closures' worker threads too) spent inside the SDK's ASGI calls. The driver's own work
   (building requests, decoding answers) is outside the measured windows. ``--profile FILE``
-  writes a cProfile of the same windows' code.
+  writes a cProfile of the same windows (the event loop's thread only; the profiler's own
+  overhead inflates the CPU figure of a profiled run).
 - ``http``: starts the bench services under hypercorn (``--workers 1``) and posts the same
   requests from this process over loopback HTTP/1.1 with ``concurrency`` workers; the SDK's CPU
   is read from /proc for its process tree (supervisor + worker), before and after.
@@ -85,7 +86,7 @@ async def drive_workflow(key: str, post: Turn) -> int:
             raise RuntimeError("too many turns")
 
 
-def _asgi_post(app: Any, spent: list[float]) -> Turn:
+def _asgi_post(app: Any, spent: list[float], prof: cProfile.Profile | None = None) -> Turn:
     headers = [(b"content-type", CT.encode()), (b"accept", CT.encode())]
 
     async def post(body: bytes) -> bytes:
@@ -103,9 +104,13 @@ def _asgi_post(app: Any, spent: list[float]) -> Turn:
         async def send(msg: dict[str, Any]) -> None:
             sent.append(msg)
 
+        if prof is not None:
+            prof.enable()
         t0 = time.process_time()
         await app(scope, receive, send)
         spent[0] += time.process_time() - t0
+        if prof is not None:
+            prof.disable()
         assert sent[0]["status"] == 200, sent
         return bytes(sent[1]["body"])
 
@@ -116,18 +121,15 @@ async def _inproc(n: int, warmup: int, profile: Path | None) -> dict[str, float]
     from benchmarks.services.reference_app import app
 
     spent = [0.0]
-    post = _asgi_post(app, spent)
     for i in range(warmup):
-        await drive_workflow(f"warm{i}", post)
+        await drive_workflow(f"warm{i}", _asgi_post(app, spent))
     spent[0] = 0.0
     prof = cProfile.Profile() if profile is not None else None
+    post = _asgi_post(app, spent, prof)
     turns = 0
-    if prof is not None:
-        prof.enable()
     for i in range(n):
         turns += await drive_workflow(f"user{i}", post)
     if prof is not None:
-        prof.disable()
         prof.dump_stats(str(profile))
     return {"workflows": n, "turns": turns, "sdk_cpu_ms_per_wf": spent[0] / n * 1000.0}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeAlias
@@ -37,6 +38,7 @@ def invocation_content_type(version: int = PROTOCOL_VERSION) -> str:
     return INVOCATION_CONTENT_TYPE.format(version=version)
 
 
+@functools.lru_cache(maxsize=64)
 def parse_invocation_content_type(value: str) -> int | None:
     """Return the protocol version named by a content type, or None if it is not ours."""
     base = value.split(";", 1)[0].strip().lower()
@@ -681,18 +683,41 @@ _RESULT_ALLOWED: dict[type[Message], tuple[type, ...]] = {
 
 
 _RESULT_KEY_SET = frozenset(_RESULT_KEYS)
-#: per message class: its field names and the JSON keys it may carry (computed once)
-_DECODE_PLAN: dict[type[Message], tuple[tuple[str, ...], frozenset[str]]] = {}
+_SPECIAL_FIELDS = frozenset({"result", "parameter", "awaiting", "keys"})
 
 
-def _decode_plan(cls: type[Message]) -> tuple[tuple[str, ...], frozenset[str]]:
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to decode one message class (computed once per class)."""
+
+    plain: tuple[str, ...]  # fields copied as they are, then type-checked
+    result: bool
+    parameter: bool
+    awaiting: bool
+    keys: bool
+    allowed: frozenset[str]  # the JSON keys the message may carry
+    required: tuple[str, ...]
+
+
+_DECODE_PLAN: dict[type[Message], _Plan] = {}
+
+
+def _decode_plan(cls: type[Message]) -> _Plan:
     plan = _DECODE_PLAN.get(cls)
     if plan is None:
         names = field_names(cls)
         allowed = {*names, "type"}
         if "result" in names:
             allowed |= _RESULT_KEY_SET
-        plan = _DECODE_PLAN[cls] = (names, frozenset(allowed))
+        plan = _DECODE_PLAN[cls] = _Plan(
+            plain=tuple(n for n in names if n not in _SPECIAL_FIELDS),
+            result="result" in names,
+            parameter="parameter" in names,
+            awaiting="awaiting" in names,
+            keys="keys" in names,
+            allowed=frozenset(allowed),
+            required=_REQUIRED.get(cls.TYPE, ()),
+        )
     return plan
 
 
@@ -704,32 +729,28 @@ def decode_message(obj: Json) -> Message:
     cls = MESSAGE_TYPES.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
         raise ProtocolViolation(f"unknown message type {type_name!r}")
-    names, allowed = _decode_plan(cls)
-    kwargs: dict[str, Any] = {}
-    for name in names:
-        if name == "result":
-            kwargs["result"] = result_from_json(obj, _RESULT_ALLOWED.get(cls))
-        elif name == "parameter":
-            if "parameter" in obj:
-                p = obj["parameter"]
-                if not isinstance(p, Mapping):
-                    raise ProtocolViolation("parameter must be an object")
-                kwargs["parameter"] = result_from_json(p, PAYLOAD_TYPES)
-        elif name == "awaiting":
-            if "awaiting" not in obj:
-                raise ProtocolViolation("suspension.awaiting is required")
-            kwargs["awaiting"] = Future.from_json(obj["awaiting"])
-        elif name in obj:
-            v = obj[name]
-            if name == "keys":
-                if not isinstance(v, list) or not all(isinstance(k, str) for k in v):
-                    raise ProtocolViolation("keys must be a list of strings")
-                v = tuple(v)
-            kwargs[name] = v
-    if not allowed.issuperset(obj):
-        extra = set(obj) - allowed
+    plan = _decode_plan(cls)
+    kwargs: dict[str, Any] = {name: obj[name] for name in plan.plain if name in obj}
+    if plan.result:
+        kwargs["result"] = result_from_json(obj, _RESULT_ALLOWED.get(cls))
+    if plan.parameter and "parameter" in obj:
+        p = obj["parameter"]
+        if not isinstance(p, Mapping):
+            raise ProtocolViolation("parameter must be an object")
+        kwargs["parameter"] = result_from_json(p, PAYLOAD_TYPES)
+    if plan.awaiting:
+        if "awaiting" not in obj:
+            raise ProtocolViolation("suspension.awaiting is required")
+        kwargs["awaiting"] = Future.from_json(obj["awaiting"])
+    if plan.keys and "keys" in obj:
+        v = obj["keys"]
+        if not isinstance(v, list) or not all(isinstance(k, str) for k in v):
+            raise ProtocolViolation("keys must be a list of strings")
+        kwargs["keys"] = tuple(v)
+    if not plan.allowed.issuperset(obj):
+        extra = set(obj) - plan.allowed
         raise ProtocolViolation(f"unknown field(s) {sorted(extra)} in {type_name}")
-    missing = [f for f in _REQUIRED.get(cls.TYPE, ()) if f not in obj]
+    missing = [f for f in plan.required if f not in obj]
     if missing:
         raise ProtocolViolation(f"{type_name} lacks required field(s) {missing}")
     _check_field_types(cls, kwargs)
@@ -864,11 +885,21 @@ _FIELD_CHECKS: dict[str, Callable[[str, str, Any], None]] = {
 }
 
 
+#: fields whose check is more than "a string" / "an integer within range"
+_SPECIAL_CHECKS = {n: c for n, c in _FIELD_CHECKS.items() if c is not _check_str and c is not _check_int}
+
+
 def _check_field_types(cls: type[Message], kwargs: dict[str, Any]) -> None:
-    t = cls.TYPE
     for name, v in kwargs.items():
-        if v is None and name in _OPTIONAL:
+        tv = type(v)
+        if tv is str:
+            if name in _STR_FIELDS and name not in _SPECIAL_CHECKS:
+                continue  # the common case, checked inline
+        elif tv is int:
+            if name in _INT_FIELDS and v >= _MINIMUM.get(name, 0) and (v <= 65535 or name != "code"):
+                continue
+        elif v is None and name in _OPTIONAL:
             continue
         check = _FIELD_CHECKS.get(name)
         if check is not None:
-            check(t, name, v)
+            check(cls.TYPE, name, v)
