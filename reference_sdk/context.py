@@ -42,6 +42,11 @@ I = TypeVar("I")  # noqa: E741
 O = TypeVar("O")  # noqa: E741
 
 
+#: ``run_typed`` without options (the common case) shares one options record and its policy
+_DEFAULT_RUN_OPTIONS: RunOptions[Any] = RunOptions()
+_DEFAULT_POLICY = _DEFAULT_RUN_OPTIONS.policy()
+
+
 def _payload_bytes(p: Result) -> bytes:
     if isinstance(p, Value):
         return orjson.dumps(p.value)
@@ -178,7 +183,7 @@ class Context:
         **kwargs: Any,
     ) -> DurableFuture[Any]:
         """Run ``action(*args, **kwargs)`` once, durably; its result is recorded in the journal."""
-        return self._run(name, action, options or RunOptions(), args, kwargs)
+        return self._run(name, action, options or _DEFAULT_RUN_OPTIONS, args, kwargs)
 
     def _run(
         self,
@@ -195,7 +200,8 @@ class Context:
             serde = None
         leaf, execute = s.guard(lambda: s.machine.run(name))
         if execute:
-            s.start_run(leaf, name, action, args, kwargs, hint, serde, options.policy())
+            policy = _DEFAULT_POLICY if options is _DEFAULT_RUN_OPTIONS else options.policy()
+            s.start_run(leaf, name, action, args, kwargs, hint, serde, policy)
         return DurableFuture(s, leaf, lambda r: from_payload(r, hint, serde))
 
     def sleep(self, delta: timedelta, name: str | None = None) -> SleepFuture:

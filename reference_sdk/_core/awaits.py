@@ -48,12 +48,12 @@ def is_resolved(tree: AwaitTree, lookup: Lookup) -> bool:
     """Whether ``tree`` can make progress with what has been delivered so far."""
     if isinstance(tree, Leaf):
         return lookup(tree) is not None
+    if tree.combinator == "first_completed":
+        return any(is_resolved(c, lookup) for c in tree.children)
+    if tree.combinator == "all_completed":
+        return all(is_resolved(c, lookup) for c in tree.children)
     done = [is_resolved(c, lookup) for c in tree.children]
     failed = [d and _failed(c, lookup) for c, d in zip(tree.children, done, strict=True)]
-    if tree.combinator == "first_completed":
-        return any(done)
-    if tree.combinator == "all_completed":
-        return all(done)
     if tree.combinator == "first_succeeded_or_all_failed":
         return any(d and not f for d, f in zip(done, failed, strict=True)) or all(done)
     if tree.combinator == "all_succeeded_or_first_failed":
@@ -94,14 +94,16 @@ def to_future(tree: AwaitTree) -> Future:
     if isinstance(tree, Leaf):
         return _leaf_future("first_completed", [tree])
     direct = [c for c in tree.children if isinstance(c, Leaf)]
+    if len(direct) == len(tree.children):
+        return _leaf_future(tree.combinator, direct)
     nested = tuple(to_future(c) for c in tree.children if isinstance(c, Combine))
     base = _leaf_future(tree.combinator, direct)
     return Future(base.combinator, base.completion_ids, base.signal_ids, nested)
 
 
 def _leaf_future(combinator: str, ls: list[Leaf]) -> Future:
-    return Future(
-        combinator=combinator,
-        completion_ids=tuple(x.id for x in ls if x.kind == "completion"),
-        signal_ids=tuple(x.id for x in ls if x.kind == "signal"),
-    )
+    completions: list[int] = []
+    signals: list[int] = []
+    for x in ls:
+        (completions if x.kind == "completion" else signals).append(x.id)
+    return Future(combinator, tuple(completions), tuple(signals))
