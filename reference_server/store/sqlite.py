@@ -1,10 +1,20 @@
 """SQLite store: WAL, ``synchronous=FULL``, one writer thread with group commit.
 
 The writer thread owns the only writing connection. It blocks for the first queued batch,
-drains whatever else is queued, applies all of it in one transaction and commits (one fsync
-for many batches), then resolves every waiter. Reads use a second connection on their own
-thread, so a long journal read never delays a commit. The SQL is plain (``ON CONFLICT``
-upserts, no SQLite-only functions) so that a PostgreSQL backend can share it.
+drains whatever else is queued (batches queued while a commit is in flight are all folded
+into the next one), applies all of it in one transaction and commits: one fsync for many
+batches. Only after ``COMMIT`` has returned (the WAL is fsync'd at every commit under
+``synchronous=FULL``) does it feed the journal cache and wake the event loop, once per
+group, to resolve every waiter in queue order.
+
+Reads use a second connection on their own thread, so a long journal read never delays a
+commit; that thread also drains its queue and wakes the loop once per group. Journal reads
+of recently committed entries are answered from :class:`~.cache.JournalCache` without
+leaving the event loop. An empty batch is a barrier: it resolves once every batch queued
+before it is durable, immediately if none is in flight.
+
+The SQL is plain (``ON CONFLICT`` upserts, no SQLite-only functions) so that a PostgreSQL
+backend can share it. One store serves one event loop at a time.
 """
 
 from __future__ import annotations
@@ -15,10 +25,11 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .base import (
     AppendJournal,
@@ -35,6 +46,7 @@ from .base import (
     SetState,
     TimerRow,
 )
+from .cache import JournalCache
 
 log = logging.getLogger("durable.store")
 T = TypeVar("T")
@@ -52,8 +64,9 @@ CREATE TABLE IF NOT EXISTS invocations (
     expires_at INTEGER,
     data BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS invocations_status ON invocations (status);
-CREATE INDEX IF NOT EXISTS invocations_expires ON invocations (expires_at);
+DROP INDEX IF EXISTS invocations_status;
+DROP INDEX IF EXISTS invocations_expires;
+CREATE INDEX IF NOT EXISTS invocations_status_expires ON invocations (status, expires_at);
 CREATE INDEX IF NOT EXISTS invocations_target ON invocations (service, key);
 CREATE TABLE IF NOT EXISTS journal (
     invocation_id TEXT NOT NULL,
@@ -92,7 +105,11 @@ CREATE TABLE IF NOT EXISTS deployments (
 """
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+DEFAULT_JOURNAL_CACHE_BYTES = 32 * 1024 * 1024
+COMPLETED = "completed"
+
+
+def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
@@ -100,49 +117,91 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-_Item = tuple[list[Op], asyncio.Future[None], asyncio.AbstractEventLoop] | None
+_connect = connect  # the older private name
+Reader = Callable[[sqlite3.Connection], Any]
+_WriteItem = tuple[list[Op], asyncio.Future[None], asyncio.AbstractEventLoop, int]
+_ReadItem = tuple[Reader, asyncio.Future[Any], asyncio.AbstractEventLoop]
 
 
 class SqliteStore:
-    def __init__(self, path: Path) -> None:
+    """``connect`` opens each of the two connections (tests wrap it to observe commits)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        journal_cache_bytes: int = DEFAULT_JOURNAL_CACHE_BYTES,
+        connect: Callable[[Path], sqlite3.Connection] = connect,
+    ) -> None:
         self.path = path
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._connect = connect
+        self._queue: queue.SimpleQueue[_WriteItem | None] = queue.SimpleQueue()
+        self._read_queue: queue.SimpleQueue[_ReadItem | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="durable-read")
-        self._rconn: sqlite3.Connection | None = None
+        self._reader: threading.Thread | None = None
+        self.journal_cache = JournalCache(journal_cache_bytes)
+        #: transactions committed (one fsync each) and the non-empty batches folded into them
         self.commits = 0
         self.batches = 0
+        #: reads that went to SQLite, and event-loop wake-ups by the writer and reader threads
+        self.reads = 0
+        self.wakeups = 0
+        # event-loop side: non-empty batches queued / resolved so far, barriers waiting
+        self._queued = 0
+        self._settled = 0
+        self._barriers: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        wconn = _connect(self.path)
+        wconn = self._connect(self.path)
         wconn.executescript(SCHEMA)
+        rconn = self._connect(self.path)
         self._writer = threading.Thread(
             target=self._write_loop, args=(wconn,), name="durable-writer", daemon=True
         )
+        self._reader = threading.Thread(
+            target=self._read_loop, args=(rconn,), name="durable-read", daemon=True
+        )
         self._writer.start()
-        self._rconn = await self._read(lambda: _connect(self.path))
+        self._reader.start()
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._queue.put(None)
-            await asyncio.to_thread(self._writer.join)
-            self._writer = None
-        if self._rconn is not None:
-            conn = self._rconn
-            await self._read(conn.close)
-            self._rconn = None
-        self._reader.shutdown(wait=True)
+        for thread, q in ((self._writer, self._queue), (self._reader, self._read_queue)):
+            if thread is not None:
+                q.put(None)
+                await asyncio.to_thread(thread.join)
+        self._writer = self._reader = None
+        self.journal_cache.clear()
+
+    def stats(self) -> dict[str, int]:
+        """Counters for benchmarks and tests."""
+        return {
+            "commits": self.commits,
+            "batches": self.batches,
+            "reads": self.reads,
+            "wakeups": self.wakeups,
+            "journal_cache_hits": self.journal_cache.hits,
+            "journal_cache_misses": self.journal_cache.misses,
+            "journal_cache_bytes": self.journal_cache.bytes,
+        }
 
     # ------------------------------------------------------------------ writes
 
     def commit(self, ops: list[Op]) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        self._queue.put((ops, fut, loop))
+        if not ops:  # a barrier: nothing to write, wait for what is in flight
+            if self._settled == self._queued:
+                fut.set_result(None)
+            else:
+                self._barriers.append((self._queued, fut))
+            return fut
+        self._queued += 1
+        self._queue.put((ops, fut, loop, self._queued))
         return fut
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
+        cur = conn.cursor()
         running = True
         while running:
             first = self._queue.get()
@@ -160,83 +219,129 @@ class SqliteStore:
                 items.append(nxt)
             error: BaseException | None = None
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                for ops, _, _ in items:
-                    for op in ops:
-                        _apply(conn, op)
-                conn.execute("COMMIT")
-                self.commits += 1
-                self.batches += len(items)
+                cur.execute("BEGIN IMMEDIATE")
+                _apply_all(cur, list(chain.from_iterable(item[0] for item in items)))
+                cur.execute("COMMIT")  # returns once the WAL is fsync'd (synchronous=FULL)
             except BaseException as exc:
                 log.exception("commit failed")
                 error = exc
                 with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            for _, fut, loop in items:
-                loop.call_soon_threadsafe(_resolve, fut, error)
+                    cur.execute("ROLLBACK")
+            else:
+                self.commits += 1
+                self.journal_cache.committed(chain.from_iterable(item[0] for item in items))
+            self.batches += len(items)
+            self._wake(items, error)
         conn.close()
+
+    def _wake(self, items: list[_WriteItem], error: BaseException | None) -> None:
+        """One wake-up of each event loop concerned (one in practice) for the whole group."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        seq = 0
+        for _, fut, loop, n in items:
+            by_loop.setdefault(loop, []).append(fut)
+            seq = max(seq, n)
+        for loop, futs in by_loop.items():
+            self.wakeups += 1
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+                loop.call_soon_threadsafe(self._settle, futs, seq, error)
+
+    def _settle(
+        self, futs: list[asyncio.Future[None]], seq: int, error: BaseException | None
+    ) -> None:
+        """On the event loop: resolve a group's futures, then the barriers it releases."""
+        for fut in futs:
+            _resolve(fut, error)
+        self._settled = max(self._settled, seq)
+        while self._barriers and self._barriers[0][0] <= self._settled:
+            _resolve(self._barriers.popleft()[1], error)
 
     # ------------------------------------------------------------------ reads
 
-    async def _read(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._reader, fn)
+    def _read_loop(self, conn: sqlite3.Connection) -> None:
+        running = True
+        while running:
+            first = self._read_queue.get()
+            if first is None:
+                break
+            items = [first]
+            while True:
+                try:
+                    nxt = self._read_queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    running = False
+                    break
+                items.append(nxt)
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, bool]]] = {}
+            for fn, fut, loop in items:
+                if fut.done():  # cancelled meanwhile
+                    continue
+                try:
+                    outcome: tuple[asyncio.Future[Any], Any, bool] = (fut, fn(conn), True)
+                except Exception as exc:
+                    outcome = (fut, exc, False)
+                by_loop.setdefault(loop, []).append(outcome)
+            self.reads += len(items)
+            for loop, outcomes in by_loop.items():
+                self.wakeups += 1
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_deliver, outcomes)
+        conn.close()
 
-    def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        assert self._rconn is not None
-        return self._rconn.execute(sql, args).fetchall()
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._read_queue.put((fn, fut, loop))
+        return await fut
+
+    async def _rows(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return await self._read(lambda conn: conn.execute(sql, args).fetchall())
 
     async def load_active(self) -> list[bytes]:
-        rows = await self._read(
-            lambda: self._rows("SELECT data FROM invocations WHERE status <> 'completed'")
+        # two ranges instead of <>, so that the (status, ...) index serves it
+        rows = await self._rows(
+            "SELECT data FROM invocations WHERE status < ? OR status > ?", (COMPLETED, COMPLETED)
         )
-        return [bytes(r[0]) for r in rows]  # type: ignore[call-overload]
+        return [bytes(r[0]) for r in rows]
 
     async def load_timers(self) -> list[TimerRow]:
-        rows = await self._read(
-            lambda: self._rows("SELECT id, due_ms, invocation_id, kind, completion_id FROM timers")
-        )
-        return [TimerRow(*r) for r in rows]  # type: ignore[arg-type]
+        rows = await self._rows("SELECT id, due_ms, invocation_id, kind, completion_id FROM timers")
+        return [TimerRow(*r) for r in rows]
 
     async def load_deployments(self) -> list[tuple[str, str, bytes, int]]:
-        rows = await self._read(
-            lambda: self._rows(
-                "SELECT id, uri, manifest, created_at FROM deployments ORDER BY created_at"
-            )
+        rows = await self._rows(
+            "SELECT id, uri, manifest, created_at FROM deployments ORDER BY created_at"
         )
-        return [(str(r[0]), str(r[1]), bytes(r[2]), int(r[3])) for r in rows]  # type: ignore[call-overload]
+        return [(str(r[0]), str(r[1]), bytes(r[2]), int(r[3])) for r in rows]
 
     async def get_invocations(self, ids: list[str]) -> dict[str, bytes]:
         if not ids:
             return {}
-
-        def run() -> dict[str, bytes]:
-            out: dict[str, bytes] = {}
-            for i in ids:
-                row = self._rows("SELECT data FROM invocations WHERE id = ?", (i,))
-                if row:
-                    out[i] = bytes(row[0][0])  # type: ignore[call-overload]
-            return out
-
-        return await self._read(run)
+        marks = ", ".join("?" * len(ids))
+        rows = await self._rows(f"SELECT id, data FROM invocations WHERE id IN ({marks})", ids)
+        return {str(r[0]): bytes(r[1]) for r in rows}
 
     async def read_journal(self, invocation_id: str, start: int, end: int) -> list[bytes]:
-        rows = await self._read(
-            lambda: self._rows(
-                "SELECT entry FROM journal WHERE invocation_id = ? AND idx >= ? AND idx < ? "
-                "ORDER BY idx",
-                (invocation_id, start, end),
-            )
+        if end <= start:
+            return []
+        cached = self.journal_cache.get(invocation_id, start, end)
+        if cached is not None:
+            return cached
+        rows = await self._rows(
+            "SELECT entry FROM journal WHERE invocation_id = ? AND idx >= ? AND idx < ? "
+            "ORDER BY idx",
+            (invocation_id, start, end),
         )
-        return [bytes(r[0]) for r in rows]  # type: ignore[call-overload]
+        return [bytes(r[0]) for r in rows]
 
     async def read_state(self, service: str, key: str) -> dict[str, bytes]:
-        rows = await self._read(
-            lambda: self._rows(
-                "SELECT name, value FROM state WHERE service = ? AND key = ? ORDER BY name",
-                (service, key),
-            )
+        rows = await self._rows(
+            "SELECT name, value FROM state WHERE service = ? AND key = ? ORDER BY name",
+            (service, key),
         )
-        return {str(r[0]): bytes(r[1]) for r in rows}  # type: ignore[call-overload]
+        return {str(r[0]): bytes(r[1]) for r in rows}
 
     async def get_promises(
         self, keys: list[tuple[str, str, str]]
@@ -244,14 +349,14 @@ class SqliteStore:
         if not keys:
             return {}
 
-        def run() -> dict[tuple[str, str, str], bytes]:
+        def run(conn: sqlite3.Connection) -> dict[tuple[str, str, str], bytes]:
             out: dict[tuple[str, str, str], bytes] = {}
             for k in keys:
-                row = self._rows(
+                row = conn.execute(
                     "SELECT result FROM promises WHERE service = ? AND key = ? AND name = ?", k
-                )
-                if row:
-                    out[k] = bytes(row[0][0])  # type: ignore[call-overload]
+                ).fetchone()
+                if row is not None:
+                    out[k] = bytes(row[0])
             return out
 
         return await self._read(run)
@@ -268,18 +373,27 @@ class SqliteStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id LIMIT ?"
-        rows = await self._read(lambda: self._rows(sql, (*args, limit)))
-        return [bytes(r[0]) for r in rows]  # type: ignore[call-overload]
+        rows = await self._rows(sql, (*args, limit))
+        return [bytes(r[0]) for r in rows]
 
     async def expired(self, now_ms: int, limit: int) -> list[tuple[str, str, str, str | None]]:
-        rows = await self._read(
-            lambda: self._rows(
-                "SELECT id, service, handler, key FROM invocations WHERE status = 'completed' "
-                "AND expires_at IS NOT NULL AND expires_at <= ? LIMIT ?",
-                (now_ms, limit),
-            )
+        # served by the (status, expires_at) index: cost ~ rows returned, not rows retained
+        rows = await self._rows(
+            "SELECT id, service, handler, key FROM invocations WHERE status = ? "
+            "AND expires_at IS NOT NULL AND expires_at <= ? LIMIT ?",
+            (COMPLETED, now_ms, limit),
         )
         return [(str(r[0]), str(r[1]), str(r[2]), None if r[3] is None else str(r[3])) for r in rows]
+
+
+def _deliver(outcomes: list[tuple[asyncio.Future[Any], Any, bool]]) -> None:
+    for fut, value, ok in outcomes:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
 
 
 def _resolve(fut: asyncio.Future[None], error: BaseException | None) -> None:
@@ -291,72 +405,92 @@ def _resolve(fut: asyncio.Future[None], error: BaseException | None) -> None:
         fut.set_exception(error)
 
 
-def _apply(conn: sqlite3.Connection, op: Op) -> None:
-    if isinstance(op, AppendJournal):
-        conn.execute(
-            "INSERT INTO journal (invocation_id, idx, entry) VALUES (?, ?, ?)",
-            (op.invocation_id, op.index, op.entry),
-        )
-    elif isinstance(op, PutInvocation):
-        conn.execute(
-            "INSERT INTO invocations (id, service, handler, key, status, idempotency_key, "
-            "created_at, modified_at, expires_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
-            "modified_at = excluded.modified_at, expires_at = excluded.expires_at, "
-            "data = excluded.data",
-            (
-                op.id,
-                op.service,
-                op.handler,
-                op.key,
-                op.status,
-                op.idempotency_key,
-                op.created_at,
-                op.modified_at,
-                op.expires_at,
-                op.data,
-            ),
-        )
-    elif isinstance(op, SetState):
-        conn.execute(
-            "INSERT INTO state (service, key, name, value) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (service, key, name) DO UPDATE SET value = excluded.value",
-            (op.service, op.key, op.name, op.value),
-        )
-    elif isinstance(op, ClearState):
-        if op.name is None:
-            conn.execute("DELETE FROM state WHERE service = ? AND key = ?", (op.service, op.key))
+# One statement per op type (the rest: _apply_other). The sqlite3 module keeps every
+# statement prepared (its statement cache is keyed by the SQL text).
+_STATEMENTS: dict[type[Any], tuple[str, Callable[[Any], tuple[object, ...]]]] = {
+    AppendJournal: (
+        "INSERT INTO journal (invocation_id, idx, entry) VALUES (?, ?, ?)",
+        lambda op: (op.invocation_id, op.index, op.entry),
+    ),
+    PutInvocation: (
+        "INSERT INTO invocations (id, service, handler, key, status, idempotency_key, "
+        "created_at, modified_at, expires_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
+        "modified_at = excluded.modified_at, expires_at = excluded.expires_at, "
+        "data = excluded.data",
+        lambda op: (
+            op.id, op.service, op.handler, op.key, op.status, op.idempotency_key,
+            op.created_at, op.modified_at, op.expires_at, op.data,
+        ),
+    ),
+    SetState: (
+        "INSERT INTO state (service, key, name, value) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (service, key, name) DO UPDATE SET value = excluded.value",
+        lambda op: (op.service, op.key, op.name, op.value),
+    ),
+    PutPromise: (
+        "INSERT INTO promises (service, key, name, result) VALUES (?, ?, ?, ?)",
+        lambda op: (op.service, op.key, op.name, op.result),
+    ),
+    DeletePromises: (
+        "DELETE FROM promises WHERE service = ? AND key = ?",
+        lambda op: (op.service, op.key),
+    ),
+    PutTimer: (
+        "INSERT INTO timers (id, due_ms, invocation_id, kind, completion_id) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET due_ms = excluded.due_ms",
+        lambda op: (op.id, op.due_ms, op.invocation_id, op.kind, op.completion_id),
+    ),
+    DeleteTimer: ("DELETE FROM timers WHERE id = ?", lambda op: (op.id,)),
+    DeleteTimersOf: (
+        "DELETE FROM timers WHERE invocation_id = ?",
+        lambda op: (op.invocation_id,),
+    ),
+    PutDeployment: (
+        "INSERT INTO deployments (id, uri, manifest, created_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET manifest = excluded.manifest",
+        lambda op: (op.id, op.uri, op.manifest, op.created_at),
+    ),
+}
+
+
+def _runs(ops: list[Op]) -> Iterator[list[Op]]:
+    """Maximal runs of consecutive ops of one type (order across runs is kept)."""
+    i, n = 0, len(ops)
+    while i < n:
+        ty = type(ops[i])
+        j = i + 1
+        while j < n and type(ops[j]) is ty:
+            j += 1
+        yield ops[i:j]
+        i = j
+
+
+def _apply_all(cur: sqlite3.Cursor, ops: list[Op]) -> None:
+    """Apply ops in order; a run of same-type ops is one ``executemany``."""
+    for run in _runs(ops):
+        stmt = _STATEMENTS.get(type(run[0]))
+        if stmt is None:
+            for op in run:
+                _apply_other(cur, op)
+        elif len(run) == 1:
+            cur.execute(stmt[0], stmt[1](run[0]))
         else:
-            conn.execute(
+            cur.executemany(stmt[0], [stmt[1](op) for op in run])
+
+
+def _apply_other(cur: sqlite3.Cursor, op: Op) -> None:
+    if isinstance(op, ClearState):
+        if op.name is None:
+            cur.execute("DELETE FROM state WHERE service = ? AND key = ?", (op.service, op.key))
+        else:
+            cur.execute(
                 "DELETE FROM state WHERE service = ? AND key = ? AND name = ?",
                 (op.service, op.key, op.name),
             )
-    elif isinstance(op, PutPromise):
-        conn.execute(
-            "INSERT INTO promises (service, key, name, result) VALUES (?, ?, ?, ?)",
-            (op.service, op.key, op.name, op.result),
-        )
-    elif isinstance(op, DeletePromises):
-        conn.execute("DELETE FROM promises WHERE service = ? AND key = ?", (op.service, op.key))
-    elif isinstance(op, PutTimer):
-        conn.execute(
-            "INSERT INTO timers (id, due_ms, invocation_id, kind, completion_id) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET due_ms = excluded.due_ms",
-            (op.id, op.due_ms, op.invocation_id, op.kind, op.completion_id),
-        )
-    elif isinstance(op, DeleteTimer):
-        conn.execute("DELETE FROM timers WHERE id = ?", (op.id,))
-    elif isinstance(op, DeleteTimersOf):
-        conn.execute("DELETE FROM timers WHERE invocation_id = ?", (op.invocation_id,))
     elif isinstance(op, DeleteInvocation):
-        conn.execute("DELETE FROM journal WHERE invocation_id = ?", (op.id,))
-        conn.execute("DELETE FROM timers WHERE invocation_id = ?", (op.id,))
-        conn.execute("DELETE FROM invocations WHERE id = ?", (op.id,))
-    elif isinstance(op, PutDeployment):
-        conn.execute(
-            "INSERT INTO deployments (id, uri, manifest, created_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET manifest = excluded.manifest",
-            (op.id, op.uri, op.manifest, op.created_at),
-        )
+        cur.execute("DELETE FROM journal WHERE invocation_id = ?", (op.id,))
+        cur.execute("DELETE FROM timers WHERE invocation_id = ?", (op.id,))
+        cur.execute("DELETE FROM invocations WHERE id = ?", (op.id,))
     else:  # pragma: no cover - exhaustive
         raise TypeError(f"unknown op {op!r}")

@@ -1,0 +1,300 @@
+"""The SQLite store's commit path and read path, observed through a gated connection.
+
+A gate holds the writer inside ``COMMIT`` so the tests can look at the store while a commit is
+in flight (no sleeps, no timing): futures must not resolve and the journal cache must not serve
+anything before ``COMMIT`` has returned; batches queued meanwhile are folded into the next
+transaction, resolved with one wake-up of the event loop, in queue order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from reference_server.store import base as ops
+from reference_server.store.sqlite import SqliteStore, connect
+
+
+class GatedCursor:
+    def __init__(self, cur: sqlite3.Cursor, gate: Gate) -> None:
+        self._cur = cur
+        self._gate = gate
+
+    def execute(self, sql: str, args: Any = ()) -> Any:
+        if sql == "COMMIT":
+            self._gate.entered.set()
+            assert self._gate.release.wait(30), "the test never released the gate"
+            self._gate.release.clear()
+            out = self._cur.execute(sql, args)
+            self._gate.commits_returned += 1
+            return out
+        return self._cur.execute(sql, args)
+
+    def executemany(self, sql: str, rows: Any) -> Any:
+        rows = list(rows)
+        self._gate.statements.append(("many", sql.split()[0], len(rows)))
+        return self._cur.executemany(sql, rows)
+
+
+class GatedConnection:
+    """Wraps the writer's connection (the first one opened); forwards everything else."""
+
+    def __init__(self, conn: sqlite3.Connection, gate: Gate) -> None:
+        self._conn = conn
+        self._gate = gate
+
+    def cursor(self) -> GatedCursor:
+        return GatedCursor(self._conn.cursor(), self._gate)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+class Gate:
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.commits_returned = 0
+        self.statements: list[tuple[str, str, int]] = []
+        self.opened = 0
+
+    def connect(self, path: Path) -> sqlite3.Connection:
+        self.opened += 1
+        conn = connect(path)
+        return cast(sqlite3.Connection, GatedConnection(conn, self)) if self.opened == 1 else conn
+
+    async def wait_entered(self) -> None:
+        assert await asyncio.to_thread(self.entered.wait, 30)
+        self.entered.clear()
+
+
+def put(inv: str, status: str = "running") -> ops.PutInvocation:
+    return ops.PutInvocation(inv, "Svc", "h", None, status, None, 1, 1, None, b"{}")
+
+
+def entry(inv: str, i: int) -> ops.AppendJournal:
+    return ops.AppendJournal(inv, i, b'{"index":%d}' % i)
+
+
+def test_the_store_connection_is_wal_with_synchronous_full(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "db.sqlite3")
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL: fsync at every commit
+    conn.close()
+
+
+def test_futures_resolve_only_after_commit_returned(tmp_path: Path) -> None:
+    gate = Gate()
+
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3", connect=gate.connect)
+        await store.open()
+        seen_at_resolution: list[tuple[int, list[bytes] | None, Any]] = []
+
+        def check(_: asyncio.Future[None]) -> None:
+            # what a waiter woken by this commit can observe: the data is in the database file
+            other = sqlite3.connect(tmp_path / "db.sqlite3")
+            rows = other.execute("SELECT count(*) FROM journal").fetchone()
+            other.close()
+            seen_at_resolution.append(
+                (gate.commits_returned, store.journal_cache.get("inv_1", 0, 2), rows)
+            )
+
+        fut = store.commit([put("inv_1"), entry("inv_1", 0), entry("inv_1", 1)])
+        fut.add_done_callback(check)
+        await gate.wait_entered()
+        # the writer is inside COMMIT: nothing may be acknowledged or served from the cache yet
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not fut.done()
+        assert store.journal_cache.get("inv_1", 0, 2) is None
+        assert await store.read_journal("inv_1", 0, 2) == []  # the reader sees committed rows only
+        gate.release.set()
+        await fut
+        assert seen_at_resolution == [(1, [b'{"index":0}', b'{"index":1}'], (2,))]
+        # served from memory now, without a read on the reader thread
+        reads = store.reads
+        assert await store.read_journal("inv_1", 0, 2) == [b'{"index":0}', b'{"index":1}']
+        assert await store.read_journal("inv_1", 1, 2) == [b'{"index":1}']
+        assert store.reads == reads
+        gate.release.set()  # close() commits nothing, but do not leave the gate shut
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_batches_queued_during_a_commit_share_the_next_one_and_one_wakeup(tmp_path: Path) -> None:
+    gate = Gate()
+
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3", connect=gate.connect)
+        await store.open()
+        order: list[int] = []
+        first = store.commit([put("inv_0")])
+        first.add_done_callback(lambda _: order.append(0))
+        await gate.wait_entered()
+        later = []
+        for i in range(1, 11):
+            fut = store.commit([put(f"inv_{i}"), entry(f"inv_{i}", 0), entry(f"inv_{i}", 1)])
+            fut.add_done_callback(lambda _, n=i: order.append(n))  # type: ignore[misc]
+            later.append(fut)
+        barrier = store.commit([])
+        assert not barrier.done()
+        barrier.add_done_callback(lambda _: order.append(99))
+        gate.release.set()
+        await first
+        await gate.wait_entered()
+        assert not barrier.done() and not any(f.done() for f in later)
+        gate.release.set()
+        await barrier
+        assert order == [*range(11), 99]
+        assert (store.commits, store.batches, store.wakeups) == (2, 11, 2)
+        # the second transaction: each batch's two appends went in one executemany
+        assert gate.statements == [("many", "INSERT", 2)] * 10
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_an_empty_commit_is_an_immediate_barrier_when_nothing_is_in_flight(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3")
+        await store.open()
+        assert store.commit([]).done()
+        await store.commit([put("inv_1")])
+        assert store.commit([]).done()
+        assert (store.commits, store.batches) == (1, 1)
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_barrier_behind_a_failed_batch_fails(tmp_path: Path) -> None:
+    gate = Gate()
+
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3", connect=gate.connect)
+        await store.open()
+        gate.release.set()
+        await store.commit([entry("inv_1", 0)])
+        bad = store.commit([entry("inv_1", 0)])  # duplicate index: the transaction fails
+        barrier = store.commit([])
+        with pytest.raises(sqlite3.IntegrityError):
+            await bad
+        with pytest.raises(sqlite3.IntegrityError):
+            await barrier
+        assert store.journal_cache.get("inv_1", 0, 1) == [b'{"index":0}']
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_failed_commit_never_reaches_the_cache(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3")
+        await store.open()
+        await store.commit([entry("inv_1", 0)])
+        with pytest.raises(sqlite3.IntegrityError):
+            await store.commit([entry("inv_2", 0), entry("inv_2", 1), entry("inv_1", 0)])
+        assert store.journal_cache.get("inv_2", 0, 2) is None
+        assert await store.read_journal("inv_2", 0, 2) == []
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_purge_and_completion_evict_and_a_rerun_with_the_same_id_is_served_fresh(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3")
+        await store.open()
+        await store.commit([put("wf"), entry("wf", 0), entry("wf", 1)])
+        assert store.journal_cache.get("wf", 0, 2) is not None
+        # completed: the run is dropped (reads go to SQLite, which still has the entries)
+        await store.commit([entry("wf", 2), put("wf", "completed")])
+        assert store.journal_cache.get("wf", 0, 1) is None
+        assert await store.read_journal("wf", 0, 3) == [b'{"index":%d}' % i for i in range(3)]
+        # purge and a new run under the same (deterministic) id, in one group of ops
+        await store.commit([
+            ops.DeleteInvocation("wf"),
+            put("wf"),
+            ops.AppendJournal("wf", 0, b'{"new":0}'),
+        ])
+        assert await store.read_journal("wf", 0, 1) == [b'{"new":0}']
+        assert store.journal_cache.get("wf", 0, 1) == [b'{"new":0}']
+        assert await store.read_journal("wf", 0, 3) == [b'{"new":0}']  # SQLite agrees
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_reads_queued_meanwhile_are_answered_with_one_wakeup(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3", journal_cache_bytes=0)
+        await store.open()
+        batch: list[ops.Op] = [put(f"inv_{i}") for i in range(20)]
+        await store.commit([*batch, entry("inv_3", 0)])
+        hold = threading.Event()
+        blocker = asyncio.ensure_future(store._read(lambda conn: hold.wait(30)))
+        reads: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(store.get_invocations([f"inv_{i}", "nope"])) for i in range(20)
+        ]
+        reads.append(asyncio.ensure_future(store.read_journal("inv_3", 0, 1)))
+        cancelled = asyncio.ensure_future(store.read_state("Svc", "k"))
+        for _ in range(100):  # let every task queue its read
+            if store._read_queue.qsize() >= 22:
+                break
+            await asyncio.sleep(0)
+        cancelled.cancel()
+        wakeups = store.wakeups
+        hold.set()
+        assert await blocker is True
+        got = await asyncio.gather(*reads)
+        assert got[:20] == [{f"inv_{i}": b"{}"} for i in range(20)]
+        assert got[20] == [b'{"index":0}']  # the cache is off: read from SQLite
+        assert store.wakeups - wakeups <= 2  # the blocker's group, then all the others at once
+        assert cancelled.cancelled()
+        assert await store.get_invocations([]) == {}
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_the_retention_sweep_is_an_index_range_not_a_scan(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    old = sqlite3.connect(path)  # a database made by the previous schema
+    old.executescript(
+        "CREATE TABLE invocations (id TEXT PRIMARY KEY, service TEXT NOT NULL, handler TEXT NOT NULL,"
+        " key TEXT, status TEXT NOT NULL, idempotency_key TEXT, created_at INTEGER NOT NULL,"
+        " modified_at INTEGER NOT NULL, expires_at INTEGER, data BLOB NOT NULL);"
+        "CREATE INDEX invocations_status ON invocations (status);"
+        "CREATE INDEX invocations_expires ON invocations (expires_at);"
+    )
+    old.close()
+
+    async def main() -> None:
+        store = SqliteStore(path)
+        await store.open()
+        await store.commit([put("a"), ops.PutInvocation("b", "S", "h", None, "completed", None, 1, 1, 5, b"{}")])
+        assert await store.expired(10, 10) == [("b", "S", "h", None)]
+        assert await store.load_active() == [b"{}"]
+        await store.close()
+
+    asyncio.run(main())
+    conn = sqlite3.connect(path)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "invocations_status_expires" in names and not names & {"invocations_status", "invocations_expires"}
+    plan = " ".join(
+        str(r[-1])
+        for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM invocations WHERE status = ? "
+            "AND expires_at IS NOT NULL AND expires_at <= ? LIMIT ?",
+            ("completed", 1, 1),
+        )
+    )
+    assert "invocations_status_expires (status=? AND expires_at" in plan
+    conn.close()
