@@ -35,7 +35,8 @@ def _request_parts(event: Mapping[str, Any]) -> tuple[str, str, dict[str, str], 
 
 def handle_event(app: App, loop: asyncio.AbstractEventLoop, event: Mapping[str, Any]) -> dict[str, Any]:
     method, path, headers, body = _request_parts(event)
-    resp = loop.run_until_complete(app.handle(method, path, headers, body))
+    # a function platform buffers both bodies: request/response only (DISC-MAN-12)
+    resp = loop.run_until_complete(app.handle(method, path, headers, body, protocol_mode="REQUEST_RESPONSE"))
     return {
         "statusCode": resp.status,
         "headers": dict(resp.headers),

@@ -79,9 +79,10 @@ def service_manifest(s: AnyService) -> dict[str, Any]:
     return entry
 
 
-def manifest(services: list[AnyService]) -> dict[str, Any]:
+def manifest(services: list[AnyService], *, protocol_mode: str = "BIDI_STREAM") -> dict[str, Any]:
+    """The manifest; ``protocol_mode`` is ``BIDI_STREAM`` or ``REQUEST_RESPONSE`` (DISC-MAN-2)."""
     return {
-        "protocolMode": "REQUEST_RESPONSE",
+        "protocolMode": protocol_mode,
         "minProtocolVersion": MIN_PROTOCOL_VERSION,
         "maxProtocolVersion": MAX_PROTOCOL_VERSION,
         "services": [service_manifest(s) for s in services],

@@ -1,9 +1,13 @@
 """The deployment endpoint: an ASGI app (and a Lambda-style handler) serving discovery and invokes.
 
-``GET …/discover`` answers the manifest; ``POST …/invoke/{service}/{handler}`` takes one attempt's
-NDJSON (``start`` + journal entries) and answers NDJSON (new commands, run proposals, one
-terminator). Suspended sessions are kept for warm resumes, bounded by count and idle time and
-dropped on any error, so memory stays bounded whatever the server does.
+``GET …/discover`` answers the manifest; ``POST …/invoke/{service}/{handler}`` takes turns of NDJSON
+(``start`` + journal entries) and answers each with NDJSON (new commands, run proposals, one
+terminator). Over ASGI every invoke request is served as a stream (spec/02 section 2.9): a turn
+runs as soon as its entries are in, and after a ``suspension`` the response stays open for the
+next turn until the request body ends; a request/response exchange is the special case of a
+body that ends after one turn (WIRE-STREAM-2). Suspended sessions are kept for warm resumes,
+bounded by count and idle time and dropped on any error, so memory stays bounded whatever the
+server does.
 """
 
 from __future__ import annotations
@@ -41,7 +45,11 @@ from .discovery import manifest
 from .service import AnyService, HandlerSpec
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_FRAME_BYTES = 32 * 1024 * 1024
 SERVER_HEADER = "reference_sdk/0.1"
+PROTOCOL_MODES = ("BIDI_STREAM", "REQUEST_RESPONSE")
+#: restate-sdk's ``app(protocol=...)`` values
+_RESTATE_PROTOCOLS = {"bidi": "BIDI_STREAM", "request_response": "REQUEST_RESPONSE"}
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -135,7 +143,13 @@ class App:
         max_sessions: int = 1000,
         session_idle_seconds: float = 300.0,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        protocol_mode: str = "BIDI_STREAM",
+        stream_idle_seconds: float = 60.0,
     ) -> None:
+        if protocol_mode not in PROTOCOL_MODES:
+            raise ValueError(f"protocol_mode must be one of {', '.join(PROTOCOL_MODES)}, not {protocol_mode!r}")
+        if not stream_idle_seconds > 0:
+            raise ValueError("stream_idle_seconds must be positive")
         self.services: dict[str, AnyService] = {}
         for s in services:
             if s.name in self.services:
@@ -143,7 +157,15 @@ class App:
             self.services[s.name] = s
         self.sessions = SessionStore(max_sessions, session_idle_seconds)
         self.clock_ms = clock_ms
-        self._manifest = orjson.dumps(manifest(list(self.services.values())))
+        #: what the manifest declares (DISC-MAN-2); request/response exchanges work either way
+        self.protocol_mode = protocol_mode
+        #: how long a stream waits for the next turn after a suspension (WIRE-STREAM-11)
+        self.stream_idle_seconds = stream_idle_seconds
+        #: invoke requests (exchanges) received and turns answered, for tests and benchmarks
+        self.exchanges = 0
+        self.turns = 0
+        svcs = list(self.services.values())
+        self._manifests = {mode: orjson.dumps(manifest(svcs, protocol_mode=mode)) for mode in PROTOCOL_MODES}
         self._lambda_loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ ASGI
@@ -155,6 +177,15 @@ class App:
         if scope["type"] != "http":
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        parts = [p for p in scope["path"].split("/") if p]
+        if (
+            scope["method"] == "POST"
+            and len(parts) >= 3
+            and parts[-3] == "invoke"
+            and parts[-1] != "discover"
+        ):
+            await self._stream(parts[-2], parts[-1], headers, receive, send)
+            return
         body = b""
         too_large = False
         while True:
@@ -171,25 +202,81 @@ class App:
             resp = _error(413, "request body exceeds 32 MiB")
         else:
             resp = await self.handle(scope["method"], scope["path"], headers, body)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": resp.status,
-                "headers": [(k.encode(), v.encode()) for k, v in (*resp.headers, ("x-durable-sdk", SERVER_HEADER))],
-            }
-        )
-        await send({"type": "http.response.body", "body": resp.body})
+        await _send_response(send, resp)
+
+    async def _stream(
+        self, service: str, handler: str, headers: Mapping[str, str], receive: Receive, send: Send
+    ) -> None:
+        """Serve one invoke request as a stream of turns (spec/02 section 2.9)."""
+        self.exchanges += 1
+        version, refusal = self._check_invoke(service, handler, headers)
+        length = headers.get("content-length", "")
+        if refusal is None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            refusal = _error(413, "request body exceeds 32 MiB")  # a request/response body (VER-DEF-1)
+        if refusal is not None:
+            await _send_response(send, refusal)
+            return
+        spec = self.find(service, handler)
+        assert spec is not None
+        reader = _TurnReader(receive, self.stream_idle_seconds)
+        started = False
+        held: str | None = None  # the invocation whose session the last turn suspended
+        try:
+            while True:
+                out: list[Message]
+                try:
+                    turn = await reader.turn()
+                    if turn is None:  # the request body ended
+                        if held is not None:
+                            break
+                        raise ProtocolViolation("the request body must begin with a start message")
+                    start, entries = turn
+                    if held is not None and (start.resume_from == 0 or start.invocation_id != held):
+                        # WIRE-STREAM-10: a later turn is a warm resume of the same invocation
+                        raise ProtocolViolation(
+                            "a later turn of a stream must resume the invocation it suspended"
+                        )
+                    self._check_start(spec, start)
+                except ProtocolViolation as exc:  # WIRE-REQ-12, WIRE-STREAM-10
+                    out = [ErrorMessage(code=exc.code, message=exc.message)]
+                except _StreamIdle:  # WIRE-STREAM-11: end the response, keep the session
+                    break
+                else:
+                    out = await self._turn(spec, start, entries)
+                if not started:
+                    started = True
+                    await send(_start_message(200, (("content-type", invocation_content_type(version)),)))
+                # WIRE-STREAM-8/15: the turn's response in one chunk, without waiting for the body's end
+                await send({"type": "http.response.body", "body": encode_frames(out), "more_body": True})
+                if not isinstance(out[-1], SuspensionMessage):
+                    break  # WIRE-STREAM-9: nothing more after end, error or resume_miss
+                held = start.invocation_id
+        except _Disconnected:
+            return
+        if not started:  # ended before a turn: never (EOF gives an error turn), but stay safe
+            await send(_start_message(200, (("content-type", invocation_content_type(version)),)))
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     # ------------------------------------------------------------------ routing
 
-    async def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+    async def handle(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        protocol_mode: str | None = None,
+    ) -> HttpResponse:
+        """One buffered request; ``protocol_mode`` overrides what the manifest declares."""
         parts = [p for p in path.split("/") if p]
         if parts and parts[-1] == "discover":
             if method != "GET":
                 return _error(405, "use GET for discovery")
             if not _accepts_manifest(headers.get("accept")):
                 return _error(415, f"this SDK serves the manifest as {MANIFEST_CONTENT_TYPE}")
-            return HttpResponse(200, (("content-type", MANIFEST_CONTENT_TYPE),), self._manifest)
+            body = self._manifests[protocol_mode or self.protocol_mode]
+            return HttpResponse(200, (("content-type", MANIFEST_CONTENT_TYPE),), body)
         if len(parts) >= 3 and parts[-3] == "invoke":
             if method != "POST":
                 return _error(405, "use POST to invoke")
@@ -200,18 +287,30 @@ class App:
         s = self.services.get(service)
         return s.handlers.get(handler) if s is not None else None
 
-    async def invoke(self, service: str, handler: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+    def _check_invoke(
+        self, service: str, handler: str, headers: Mapping[str, str]
+    ) -> tuple[int, HttpResponse | None]:
+        """The protocol version of an invoke request, or the refusal (WIRE-NEG-2, WIRE-HTTP-5)."""
         version = parse_invocation_content_type(headers.get("content-type", ""))
         if version is None or not MIN_PROTOCOL_VERSION <= version <= MAX_PROTOCOL_VERSION:
-            return _error(
+            return 0, _error(
                 415,
                 f"unsupported content type {headers.get('content-type', '')!r}; "
                 f"this SDK speaks {invocation_content_type(MIN_PROTOCOL_VERSION)}",
             )
+        if self.find(service, handler) is None:
+            return version, _error(404, f"unknown handler {service}/{handler}")
+        return version, None
+
+    async def invoke(self, service: str, handler: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        """A buffered invoke request (request/response mode, WIRE-HTTP-2): exactly one turn."""
+        version, refusal = self._check_invoke(service, handler, headers)
+        if refusal is not None:
+            return refusal
         spec = self.find(service, handler)
-        if spec is None:
-            return _error(404, f"unknown handler {service}/{handler}")
+        assert spec is not None
         ct = invocation_content_type(version)
+        self.exchanges += 1
         messages = await self.attempt(spec, body)
         return HttpResponse(200, (("content-type", ct),), encode_frames(messages))
 
@@ -222,6 +321,11 @@ class App:
             start, entries = self._parse(spec, body)
         except ProtocolViolation as exc:
             return [ErrorMessage(code=exc.code, message=exc.message)]
+        return await self._turn(spec, start, entries)
+
+    async def _turn(self, spec: HandlerSpec, start: StartMessage, entries: list[Entry]) -> list[Message]:
+        """One turn (one attempt): continue the held session or start one, drive it, answer."""
+        self.turns += 1
         try:
             if start.resume_from > 0:
                 assert start.resume_attempt_id is not None
@@ -251,15 +355,19 @@ class App:
         return out
 
     @staticmethod
-    def _parse(spec: HandlerSpec, body: bytes) -> tuple[StartMessage, list[Entry]]:
-        messages = decode_frames(body)
-        if not messages or not isinstance(messages[0], StartMessage):
-            raise ProtocolViolation("the request body must begin with a start message")
-        start = messages[0]
+    def _check_start(spec: HandlerSpec, start: StartMessage) -> None:
         if (start.service, start.handler) != (spec.service_name, spec.name):
             raise ProtocolViolation(
                 f"start names {start.service}/{start.handler} but the path names {spec.service_name}/{spec.name}"
             )
+
+    @classmethod
+    def _parse(cls, spec: HandlerSpec, body: bytes) -> tuple[StartMessage, list[Entry]]:
+        messages = decode_frames(body)
+        if not messages or not isinstance(messages[0], StartMessage):
+            raise ProtocolViolation("the request body must begin with a start message")
+        start = messages[0]
+        cls._check_start(spec, start)
         entries: list[Entry] = []
         for m in messages[1:]:
             if not isinstance(m, Entry):
@@ -283,6 +391,91 @@ class App:
         return handle_event(self, self._lambda_loop, event)
 
 
+class _Disconnected(Exception):
+    """The server went away (``http.disconnect``)."""
+
+
+class _StreamIdle(Exception):
+    """No next turn and no end of the request body within the bound (WIRE-STREAM-11)."""
+
+
+class _TurnReader:
+    """Reads a request body turn by turn: ``start`` and the entries it announces (WIRE-STREAM-8)."""
+
+    def __init__(self, receive: Receive, idle_seconds: float) -> None:
+        self.receive = receive
+        self.idle_seconds = idle_seconds
+        self.buf = bytearray()
+        self.eof = False
+
+    async def _more(self, bounded: bool) -> None:
+        if bounded:
+            try:
+                msg = await asyncio.wait_for(self.receive(), self.idle_seconds)
+            except TimeoutError:
+                raise _StreamIdle() from None
+        else:
+            msg = await self.receive()
+        if msg["type"] == "http.disconnect":
+            raise _Disconnected()
+        self.buf += msg.get("body", b"")
+        if not msg.get("more_body", False):
+            self.eof = True
+
+    async def _frame(self, *, bounded: bool) -> Message | None:
+        while True:
+            nl = self.buf.find(b"\n")
+            if nl >= 0:
+                line = bytes(self.buf[: nl + 1])
+                del self.buf[: nl + 1]
+                return decode_frames(line)[0]  # WIRE-FRAME-*: a bad frame is a ProtocolViolation
+            if self.eof:
+                if self.buf:
+                    raise ProtocolViolation("the request body ends inside a frame (truncated)")
+                return None
+            if len(self.buf) > MAX_FRAME_BYTES:
+                raise ProtocolViolation("frame exceeds the maximum size")
+            await self._more(bounded)
+
+    async def turn(self) -> tuple[StartMessage, list[Entry]] | None:
+        """The next turn, or None when the request body ended where a turn may begin."""
+        first = await self._frame(bounded=True)
+        if first is None:
+            return None
+        if not isinstance(first, StartMessage):  # WIRE-REQ-1
+            raise ProtocolViolation(f"a turn must begin with a start message, not {first.TYPE}")
+        start = first
+        expected = start.journal_length - start.resume_from
+        entries: list[Entry] = []
+        while len(entries) < max(expected, 0):
+            m = await self._frame(bounded=True)
+            if m is None:
+                break
+            if not isinstance(m, Entry):
+                raise ProtocolViolation(f"unexpected {m.TYPE} message in an invoke request")
+            entries.append(m)
+        if self.buf.strip() or len(entries) != expected:  # WIRE-REQ-2: exactly those entries
+            extra = self.buf.count(b"\n")
+            raise ProtocolViolation(
+                f"start announces entries {start.resume_from}..{start.journal_length - 1} "
+                f"({expected}) but {len(entries) + extra} arrived"
+            )
+        return start, entries
+
+
+def _start_message(status: int, headers: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(k.encode(), v.encode()) for k, v in (*headers, ("x-durable-sdk", SERVER_HEADER))],
+    }
+
+
+async def _send_response(send: Send, resp: HttpResponse) -> None:
+    await send(_start_message(resp.status, resp.headers))
+    await send({"type": "http.response.body", "body": resp.body})
+
+
 class LambdaEndpoint:
     """``handler(event, context)`` for function platforms, wrapping an :class:`App`."""
 
@@ -294,11 +487,18 @@ class LambdaEndpoint:
 
 
 def app(services: Iterable[AnyService], **options: Any) -> Any:
-    """An ASGI app serving ``services`` (request/response protocol).
+    """An ASGI app serving ``services``.
 
-    As in restate-sdk, on AWS Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) the same call returns a
-    ``handler(event, context)`` instead, so ``handler = app(services=[...])`` deploys as is."""
-    options.pop("protocol", None)
+    ``protocol`` is restate-sdk's option: ``"bidi"`` (the default) declares ``BIDI_STREAM``,
+    ``"request_response"`` declares ``REQUEST_RESPONSE`` (DISC-MAN-2, DISC-MAN-12); both serve
+    request/response exchanges. As in restate-sdk, on AWS Lambda (``AWS_LAMBDA_FUNCTION_NAME``
+    set) the same call returns a ``handler(event, context)`` instead, so ``handler =
+    app(services=[...])`` deploys as is; it always declares ``REQUEST_RESPONSE``."""
+    protocol = options.pop("protocol", None)
+    if protocol is not None:
+        if protocol not in _RESTATE_PROTOCOLS:
+            raise ValueError(f"protocol must be 'bidi' or 'request_response', not {protocol!r}")
+        options.setdefault("protocol_mode", _RESTATE_PROTOCOLS[protocol])
     options.pop("identity_keys", None)
     options.pop("journal_value_codec", None)
     application = App(services, **options)

@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
         always_suspend: Annotated[bool, typer.Option(help="Always send the full journal (the SDK replays at every wait)."
         )] = False,
+        streaming: Annotated[bool, typer.Option(help="Use the streaming mode with deployments that declare BIDI_STREAM "
+                                                "(--no-streaming: one HTTP request per attempt).")] = True,
         retention: Annotated[str, typer.Option(help="Keep results and idempotency entries this long.")] = "1d",
         retry_initial: Annotated[str, typer.Option(help="Default retry: first interval.")] = "100ms",
         retry_max: Annotated[str, typer.Option(help="Default retry: largest interval.")] = "10s",
@@ -48,6 +50,7 @@ def register(app: typer.Typer) -> None:
                 ingress_port=ingress_port,
                 admin_port=admin_port,
                 always_suspend=always_suspend,
+                streaming=streaming,
                 exit_on_store_failure=True,
                 retention_ms=parse_duration_ms(retention),
                 retry=RetryPolicy(

@@ -23,8 +23,11 @@ class ServerConfig:
     retention_sweep_s: float = 1.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_body_bytes: int = MAX_BODY_BYTES
-    #: how long one attempt (one HTTP request to the SDK) may take
+    #: how long one attempt (one turn of an exchange with the SDK) may take (WIRE-HTTP-8)
     attempt_timeout_s: float = 600.0
+    #: use the streaming mode with deployments that declare BIDI_STREAM (WIRE-STREAM-1);
+    #: False: request/response mode with every deployment (WIRE-STREAM-2)
+    streaming: bool = True
     db_file: str = "durable.sqlite3"
     #: a failed commit leaves memory ahead of the store: exit (the CLI) so that a restart
     #: recovers from the store, or (library use) refuse every request with 503

@@ -24,12 +24,9 @@ import httpx
 import orjson
 
 from durable.protocol import (
-    PROTOCOL_VERSION,
-    ProtocolViolation,
-    decode_frames,
+    SuspensionMessage,
     encode_frame,
     invocation_content_type,
-    parse_invocation_content_type,
 )
 
 from . import ids
@@ -48,15 +45,13 @@ from .core.effects import (
 )
 from .core.engine import Engine, PromiseKey
 from .core.model import Inv, ServiceInfo
+from .invoker import Exchange, InvokeError, Invoker
 from .registry import DiscoveryError, discover, parse_manifest, validate_uri
 from .store import base as ops
 from .store.base import Store, TimerRow
 
 log = logging.getLogger("durable.server")
 Json = Any
-
-
-INVOKER_POOLS = 8
 
 
 def now_ms() -> int:
@@ -86,15 +81,11 @@ class Runtime:
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(config.attempt_timeout_s, connect=10.0), trust_env=False
         )
-        # httpcore scans its whole pool on every request; several small pools keep that cheap
-        self._invokers = [
-            httpx.AsyncClient(
-                timeout=httpx.Timeout(config.attempt_timeout_s, connect=10.0),
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-                trust_env=False,
-            )
-            for _ in range(INVOKER_POOLS)
-        ]
+        #: invoke requests (request/response and streaming mode, spec/02)
+        self.invoker = Invoker()
+        #: open streams whose last turn ended with a suspension, by (invocation id, attempt id):
+        #: a warm resume of that attempt goes onto the stream (WIRE-STREAM-5)
+        self._streams: dict[tuple[str, str], _Continuation] = {}
         self.attempts = 0
         self.broken = False
         #: how late each recent timer fired (ms), for the accuracy check
@@ -126,8 +117,7 @@ class Runtime:
                 if not fut.done():
                     fut.cancel()
         await self.http.aclose()
-        for client in self._invokers:
-            await client.aclose()
+        await self.invoker.aclose()
         await self.store.close()
 
     def _fail_stop(self, exc: BaseException) -> None:
@@ -160,7 +150,16 @@ class Runtime:
             raise
         for effect in effects:
             if isinstance(effect, Invoke):
-                self._spawn(self._attempt(effect))
+                start = effect.start
+                slot = (
+                    self._streams.get((start.invocation_id, start.resume_attempt_id))
+                    if start.resume_attempt_id is not None
+                    else None
+                )
+                if slot is not None and slot.effect is None:
+                    slot.effect = effect  # committed above: now it may go onto the stream
+                else:
+                    self._spawn(self._attempt(effect))
             elif isinstance(effect, Retry):
                 self._retry_later(effect)
             elif isinstance(effect, ScheduleTimer):
@@ -255,62 +254,93 @@ class Runtime:
     # ------------------------------------------------------------------ attempts
 
     async def _attempt(self, effect: Invoke) -> None:
-        start = effect.start
-        inv_id, attempt = start.invocation_id, start.attempt_id
-        self.attempts += 1
+        """One exchange: its first turn is ``effect``; in streaming mode, each warm resume of the
+        turn before is written onto the same exchange once it is durable (WIRE-STREAM-5/6)."""
+        exchange: Exchange | None = None
         try:
-            msgs = await self._exchange(effect)
-        except _AttemptFailed as exc:
-            log.info("attempt %s of %s failed: %s", attempt, inv_id, exc.message)
-            effects = self.engine.on_attempt_failed(inv_id, attempt, exc.code, exc.message, now_ms())
-            await self._settle(effects)
-            return
-        refs, promises = self.engine.references(inv_id, msgs)
-        facts = await self.facts(refs, promises)
-        effects = self.engine.on_response(inv_id, attempt, msgs, now_ms(), facts)
-        await self._settle(effects)
+            while True:
+                start = effect.start
+                inv_id, attempt = start.invocation_id, start.attempt_id
+                self.attempts += 1
+                try:
+                    if exchange is None:
+                        exchange = self._open_exchange(effect)
+                    part, timeout = await self._turn_part(effect)
+                    msgs = await exchange.turn(part, timeout)
+                except InvokeError as exc:
+                    log.info("attempt %s of %s failed: %s", attempt, inv_id, exc.message)
+                    effects = self.engine.on_attempt_failed(
+                        inv_id, attempt, exc.code, exc.message, now_ms()
+                    )
+                    if exchange is not None:
+                        exchange.abort()  # WIRE-STREAM-13: no further turn on this exchange
+                        exchange = None
+                    await self._settle(effects)
+                    return
+                refs, promises = self.engine.references(inv_id, msgs)
+                facts = await self.facts(refs, promises)
+                effects = self.engine.on_response(inv_id, attempt, msgs, now_ms(), facts)
+                key = (inv_id, attempt)
+                slot = None
+                if isinstance(msgs[-1], SuspensionMessage) and exchange.can_continue:
+                    slot = self._streams[key] = _Continuation()
+                try:
+                    await self._settle(effects)
+                finally:
+                    if slot is not None:
+                        del self._streams[key]
+                if slot is None or slot.effect is None:
+                    break
+                effect = slot.effect
+        except BaseException:
+            if exchange is not None:
+                exchange.abort()
+            raise
+        await exchange.finish()
 
-    async def _exchange(self, effect: Invoke) -> list[Any]:
+    def _open_exchange(self, effect: Invoke) -> Exchange:
         start = effect.start
         dep = self.deployments.get(effect.deployment_id or "")
         if dep is None:
             svc = self.engine.services.get(start.service)
             dep = self.deployments.get(svc.deployment_id) if svc is not None else None
         if dep is None:
-            raise _AttemptFailed(404, f"no deployment serves {start.service}")
+            raise InvokeError(404, f"no deployment serves {start.service}")
+        streaming = self.config.streaming and dep.manifest.get("protocolMode") == "BIDI_STREAM"
+        return self.invoker.exchange(
+            dep.uri,
+            f"/invoke/{start.service}/{start.handler}",  # WIRE-HTTP-1
+            dep.headers,  # WIRE-HTTP-7
+            invocation_content_type(),  # WIRE-NEG-1
+            streaming=streaming,  # WIRE-STREAM-1
+        )
+
+    async def _turn_part(self, effect: Invoke) -> tuple[bytes, float]:
+        """A turn's request part (``start`` + entries, WIRE-REQ-1/2) and its abort timeout."""
+        start = effect.start
         entries = await self.store.read_journal(
             start.invocation_id, start.resume_from, start.journal_length
         )
         if len(entries) != start.journal_length - start.resume_from:
-            raise _AttemptFailed(500, "journal not readable yet")
+            raise InvokeError(500, "journal not readable yet")
         if effect.needs_state and start.key is not None:
             state = await self.store.read_state(start.service, start.key)
             start = replace(start, state={k: orjson.loads(v) for k, v in state.items()})
         body = b"".join([encode_frame(start), *(e + b"\n" for e in entries)])
-        content_type = invocation_content_type()
-        url = f"{dep.uri}/invoke/{start.service}/{start.handler}"
         svc = self.engine.services.get(start.service)
         handler = svc.handlers.get(start.handler) if svc is not None else None
         abort_ms = handler.abort_timeout_ms if handler is not None else None
-        timeout = abort_ms / 1000 if abort_ms else self.config.attempt_timeout_s
+        return body, abort_ms / 1000 if abort_ms else self.config.attempt_timeout_s
+
+    async def _exchange(self, effect: Invoke) -> list[Any]:
+        """One request/response exchange for ``effect`` (used by tests that patch the runtime)."""
+        exchange = self._open_exchange(effect)
+        exchange.streaming = False
         try:
-            client = self._invokers[hash(start.invocation_id) % INVOKER_POOLS]
-            resp = await client.post(
-                url,
-                content=body,
-                headers={**dep.headers, "content-type": content_type, "accept": content_type},
-                timeout=httpx.Timeout(timeout, connect=10.0),
-            )
-        except httpx.HTTPError as exc:
-            raise _AttemptFailed(503, f"request to {url} failed: {exc!r}") from exc
-        if resp.status_code != 200:
-            raise _AttemptFailed(resp.status_code, f"{url} answered {resp.status_code}: {resp.text[:500]}")
-        if parse_invocation_content_type(resp.headers.get("content-type", "")) != PROTOCOL_VERSION:
-            raise _AttemptFailed(571, f"unexpected content-type {resp.headers.get('content-type')!r}")
-        try:
-            return decode_frames(resp.content)
-        except ProtocolViolation as exc:
-            raise _AttemptFailed(571, f"protocol violation: {exc.message}") from exc
+            part, timeout = await self._turn_part(effect)
+            return await exchange.turn(part, timeout)
+        finally:
+            await exchange.finish()
 
     def _retry_later(self, effect: Retry) -> None:
         loop = asyncio.get_running_loop()
@@ -411,11 +441,11 @@ class Deployment:
         return cls(dep_id, uri, data["manifest"], created_at, data.get("additional_headers") or {})
 
 
-class _AttemptFailed(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+@dataclass(slots=True)
+class _Continuation:
+    """The next turn for an open stream, filled in by ``_settle`` after its commit."""
+
+    effect: Invoke | None = None
 
 
 __all__ = ["DiscoveryError", "Runtime", "now_ms"]

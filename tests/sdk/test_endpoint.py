@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 import orjson
 from pydantic import BaseModel
 
@@ -108,7 +109,8 @@ def test_discovery_manifest() -> None:
     assert r.status_code == 200 and r.headers["content-type"] == MANIFEST_CONTENT_TYPE
     m = r.json()
     validate_body("discovery/manifest", m)
-    assert (m["protocolMode"], m["minProtocolVersion"], m["maxProtocolVersion"]) == ("REQUEST_RESPONSE", 1, 1)
+    # DISC-MAN-2: the ASGI app declares the streaming mode by default (restate-sdk's protocol="bidi")
+    assert (m["protocolMode"], m["minProtocolVersion"], m["maxProtocolVersion"]) == ("BIDI_STREAM", 1, 1)
     by_name = {s["name"]: s for s in m["services"]}
     assert {n: s["ty"] for n, s in by_name.items()} == {"Greeter": "SERVICE", "Cart": "VIRTUAL_OBJECT", "Flow": "WORKFLOW"}
     greet, no_input = by_name["Greeter"]["handlers"]
@@ -122,6 +124,19 @@ def test_discovery_manifest() -> None:
     run, status = by_name["Flow"]["handlers"]
     assert (run["name"], run["ty"], status["name"], status["ty"]) == ("run", "WORKFLOW", "getStatus", "SHARED")
     assert run["input"]["jsonSchema"]["required"] == ["item", "qty"]
+
+
+def test_protocol_option_sets_the_declared_mode() -> None:
+    """DISC-MAN-2, DISC-MAN-12: restate-sdk's ``protocol`` option picks what the manifest declares."""
+    modes = {}
+    for protocol in ("bidi", "request_response"):
+        app = restate.app(services=services(), protocol=protocol)
+        m = call(app, "GET", "/discover").json()
+        validate_body("discovery/manifest", m)
+        modes[protocol] = m["protocolMode"]
+    assert modes == {"bidi": "BIDI_STREAM", "request_response": "REQUEST_RESPONSE"}
+    with pytest.raises(ValueError, match="protocol must be"):
+        restate.app(services=services(), protocol="http3")
 
 
 def test_the_tour_manifest_validates() -> None:
@@ -275,7 +290,9 @@ def test_lambda_handler_with_api_gateway_events(monkeypatch: Any) -> None:
     v2 = {"requestContext": {"http": {"method": "GET"}}, "rawPath": "/discover", "headers": {}}
     d = handler(v2, None)
     assert d["statusCode"] == 200
-    assert orjson.loads(base64.b64decode(d["body"]))["services"][0]["name"] == "SignupWorkflow"
+    lambda_manifest = orjson.loads(base64.b64decode(d["body"]))
+    assert lambda_manifest["services"][0]["name"] == "SignupWorkflow"
+    assert lambda_manifest["protocolMode"] == "REQUEST_RESPONSE"  # DISC-MAN-12: a function platform buffers
     warm = handler({**event, "body": base64.b64encode(encode_frames([
         StartMessage(invocation_id="inv_l", service="SignupWorkflow", handler="run", key="bob", attempt_id="a2",
                      journal_length=3, resume_from=2, resume_attempt_id="a1"),
