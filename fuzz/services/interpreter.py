@@ -229,4 +229,6 @@ async def cancel(ctx: restate.Context, invocation_id: str) -> None:
     ctx.cancel_invocation(invocation_id)
 
 
-app = restate.app(services=[interpreter, workflow, helper])
+# REQUEST_RESPONSE until fuzz/proxy.py can relay a stream (it buffers bodies): the server
+# streams only with deployments whose manifest declares BIDI_STREAM (WIRE-STREAM-1)
+app = restate.app(services=[interpreter, workflow, helper], protocol="request_response")
