@@ -59,16 +59,16 @@ def failed(results: dict[str, CaseResult], ids: list[str]) -> None:
 
 def partial_journal(rt: Runtime) -> None:
     """Full-journal requests lose their last entry (a server reading a stale journal)."""
-    for client in rt._invokers:
-        orig = client.post
+    orig = rt._turn_part
 
-        async def post(url: str, *, content: bytes, orig: Any = orig, **kw: Any) -> Any:
-            lines = content.split(b"\n")[:-1]
-            if len(lines) > 2:
-                content = b"\n".join(lines[:-1]) + b"\n"
-            return await orig(url, content=content, **kw)
+    async def turn_part(effect: Invoke) -> tuple[bytes, float]:
+        part, timeout = await orig(effect)
+        lines = part.split(b"\n")[:-1]
+        if len(lines) > 2:
+            part = b"\n".join(lines[:-1]) + b"\n"
+        return part, timeout
 
-        client.post = post  # type: ignore[method-assign]
+    rt._turn_part = turn_part  # type: ignore[method-assign]
 
 
 def _filter_responses(rt: Runtime, f: Callable[[list[Any]], list[Any]]) -> None:
