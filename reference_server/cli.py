@@ -27,7 +27,8 @@ def register(app: typer.Typer) -> None:
         always_suspend: Annotated[bool, typer.Option(help="Always send the full journal (the SDK replays at every wait)."
         )] = False,
         streaming: Annotated[bool, typer.Option(help="Use the streaming mode with deployments that declare BIDI_STREAM "
-                                                "(--no-streaming: one HTTP request per attempt).")] = True,
+                                                "(--no-streaming: one HTTP request per attempt).",
+                                                envvar="DURABLE_STREAMING")] = True,
         retention: Annotated[str, typer.Option(help="Keep results and idempotency entries this long.")] = "1d",
         retry_initial: Annotated[str, typer.Option(help="Default retry: first interval.")] = "100ms",
         retry_max: Annotated[str, typer.Option(help="Default retry: largest interval.")] = "10s",
