@@ -411,7 +411,8 @@ class _TurnReader:
     async def _more(self, bounded: bool) -> None:
         if bounded:
             try:
-                msg = await asyncio.wait_for(self.receive(), self.idle_seconds)
+                async with asyncio.timeout(self.idle_seconds):  # no extra task, unlike wait_for
+                    msg = await self.receive()
             except TimeoutError:
                 raise _StreamIdle() from None
         else:

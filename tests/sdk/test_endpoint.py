@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 import orjson
+import pytest
 from pydantic import BaseModel
 
 import reference_sdk as restate
