@@ -319,11 +319,12 @@ def started(kind: str, always_suspend: bool, workdir: Path | None = None) -> Ite
 
 
 @contextlib.contextmanager
-def started_services(module: str) -> Iterator[str]:
+def started_services(module: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """Serve a test-services module alone (for the SDK half); yield its URL."""
     wd = Path(tempfile.mkdtemp(prefix="durable-conformance-sdk-"))
     port = free_port()
     proc = services_proc(module, port)
+    proc.env.update(env or {})
     try:
         proc.start(wd)
         wait_port(port, 30, proc.popen)

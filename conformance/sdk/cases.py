@@ -552,3 +552,6 @@ async def run_retry_error(t: SdkContext) -> None:
     t.must(run is not None, f"no run command: {ans.frames}")
     t.must_eq(term.get("related_command_index"), run["index"] if run else None, "related_command_index")
     t.must_eq(term.get("next_retry_delay_ms"), 10, "next_retry_delay_ms (initial interval 10 ms)")
+
+
+from . import streaming  # noqa: E402,F401  (registers the streaming cases SDK-1xx)

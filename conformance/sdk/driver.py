@@ -18,6 +18,7 @@ from durable.protocol.messages import MANIFEST_CONTENT_TYPE, invocation_content_
 from durable.protocol.schemas import iter_message_errors
 
 from ..context import CaseContext
+from .stream import DuplexStream
 
 COMMANDS = {
     "input", "output", "get_state", "get_state_keys", "set_state", "clear_state", "clear_all_state", "sleep", "run",
@@ -71,10 +72,48 @@ class Run:
     errors: list[dict[str, Any]]
 
 
+def check_frame(ctx: CaseContext, line: bytes, n: int) -> dict[str, Any]:
+    """One response frame (without its line feed), checked: JSON object, schema, no null, not server-only."""
+    ctx.must(line.strip(), f"blank frame at line {n} (WIRE-FRAME-2)")
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ctx.fail(f"frame {n} is not JSON: {exc}") from exc
+    ctx.must(isinstance(obj, dict), f"frame {n} is not a JSON object: {line[:200]!r} (WIRE-FRAME-5)")
+    errors = iter_message_errors(obj)
+    ctx.must(not errors, f"frame {n} ({obj.get('type')}) breaks its schema: {'; '.join(errors[:3])}")
+    ctx.must(obj.get("type") not in ("input", "start", "completion", "signal"),
+             f"the SDK sent a {obj.get('type')} frame (WIRE-RESP-3, WIRE-RESP-4)")
+    nulls = [k for k, v in obj.items() if v is None and k != "value"]
+    ctx.must(not nulls, f"{obj.get('type')} sends optional field(s) {nulls} as null (WIRE-MSG-6)")
+    return dict(obj)
+
+
 class SdkContext(CaseContext):
+    #: the SDK's bound on the wait for the next turn after a suspension (WIRE-STREAM-11), when the
+    #: endpoint was configured with a known one (``durable conformance sdk --stream-idle-bound``)
+    stream_idle_s: float | None = None
+
     @property
     def endpoint(self) -> str:
         return self.target.ingress
+
+    def stream(self, service: str, handler: str, *, content_type: str | None = None) -> DuplexStream:
+        """A full-duplex streaming exchange (``async with t.stream(...) as s``), spec/02 section 2.9."""
+        return DuplexStream(self, service, handler, content_type=content_type)
+
+    async def protocol_mode(self) -> str:
+        """The manifest's ``protocolMode`` (discovery)."""
+        r = await self.discover()
+        self.must_eq(r.status_code, 200, "discovery status")
+        return str(r.json().get("protocolMode"))
+
+    async def require_streaming(self) -> None:
+        """Streaming cases apply only to a deployment that declares BIDI_STREAM (DISC-MAN-2)."""
+        mode = await self.protocol_mode()
+        if mode != "BIDI_STREAM":
+            raise self.skip(f"the manifest declares protocolMode {mode}: the deployment does not serve streaming "
+                            "exchanges (mode-gated, DISC-MAN-2)")
 
     async def discover(self, accept: str | None = MANIFEST_CONTENT_TYPE) -> Any:
         headers = {"accept": accept} if accept else {}
@@ -98,10 +137,11 @@ class SdkContext(CaseContext):
         retry_count: int = 0,
         resume_from: int = 0,
         resume_attempt_id: str | None = None,
+        attempt_id: str | None = None,
     ) -> Answer:
         start: dict[str, Any] = {
             "type": "start", "invocation_id": invocation_id or f"inv_{uuid.uuid4().hex}", "service": service,
-            "handler": handler, "attempt_id": uuid.uuid4().hex[:12], "journal_length": len(journal),
+            "handler": handler, "attempt_id": attempt_id or uuid.uuid4().hex[:12], "journal_length": len(journal),
             "resume_from": resume_from, "random_seed": random_seed, "retry_count": retry_count, "retry_duration_ms": 0,
         }
         if key is not None:
@@ -118,19 +158,7 @@ class SdkContext(CaseContext):
             return ans
         self.must(r.content.endswith(b"\n") or not r.content, "the response body does not end with a line feed (WIRE-FRAME-3)")
         for n, line in enumerate(r.content.split(b"\n")[:-1], start=1):
-            self.must(line.strip(), f"blank frame at line {n} (WIRE-FRAME-2)")
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise self.fail(f"frame {n} is not JSON: {exc}") from exc
-            errors = iter_message_errors(obj)
-            self.must(not errors, f"frame {n} ({obj.get('type') if isinstance(obj, dict) else obj!r}) breaks its schema: "
-                                  f"{'; '.join(errors[:3])}")
-            self.must(obj.get("type") not in ("input", "start", "completion", "signal"),
-                      f"the SDK sent a {obj.get('type')} frame (WIRE-RESP-3, WIRE-RESP-4)")
-            nulls = [k for k, v in obj.items() if v is None and k != "value"]
-            self.must(not nulls, f"{obj.get('type')} sends optional field(s) {nulls} as null (WIRE-MSG-6)")
-            ans.frames.append(obj)
+            ans.frames.append(check_frame(self, line, n))
         self.must(ans.terminator, f"the response does not end with a terminator: {[f.get('type') for f in ans.frames]}")
         self.must(sum(1 for f in ans.frames if f.get("type") in TERMINATORS) == 1, "more than one terminator (WIRE-RESP-1)")
         want = len(journal)
