@@ -145,6 +145,8 @@ class Observer:
         inv = str(start.get("invocation_id", ""))
         record.update(
             invocation_id=inv,
+            attempt_id=start.get("attempt_id"),
+            resume_attempt_id=start.get("resume_attempt_id"),
             resume_from=start.get("resume_from", 0),
             journal_length=start.get("journal_length"),
             service=start.get("service"),
