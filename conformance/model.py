@@ -55,6 +55,8 @@ CAPABILITIES: dict[str, str] = {
     "admin.openapi": "GET /openapi.json on the admin port",
     "services.retention": "manifest retention (idempotency, workflow completion) is applied and expired results are purged within seconds",
     "wire.durable_v1": "the server speaks this spec's NDJSON invocation protocol to SDK deployments (chapter 02)",
+    "wire.streaming": "the server uses the streaming mode (spec/02 section 2.9) with deployments that declare "
+                      "BIDI_STREAM: chunked request bodies, warm resumes written onto the open exchange",
     "process.control": "the kit can SIGKILL and restart the server and the services (stacks it started itself)",
 }
 

@@ -15,4 +15,4 @@ server cases (:func:`conformance.registry.all_cases`), so ``durable conformance 
 both modes and ``--only 'WIRE-S-*'`` selects them.
 """
 
-from . import cases  # noqa: F401
+from . import cases, streaming  # noqa: F401
