@@ -3,7 +3,8 @@
 CPU time says how much; this says how many. It runs our server in-process through its library
 API (``reference_server.server.ServerThread``) with the bench services under hypercorn, runs
 ``n`` SignupWorkflows (or StepsWorkflows) ``concurrency`` at a time, and divides the server's own counters
-(``Runtime.attempts``: HTTP exchanges with the SDK; ``SqliteStore.commits``: fsync'd
+(``Runtime.exchanges``: HTTP exchanges with the SDK; ``Runtime.attempts``: attempts (turns),
+several per exchange in streaming mode; ``SqliteStore.commits``: fsync'd
 transactions; ``SqliteStore.batches``: commit requests folded into them) by ``n``.
 At concurrency > 1 group commit shows: fewer commits than commit requests.
 ``python -m benchmarks.roundtrips [n] [steps] [concurrency]``.
@@ -41,15 +42,18 @@ def count(n: int = 50, steps: int = 0, concurrency: int = 1) -> dict[str, Any]:
             with httpx.Client(base_url=srv.ingress_url, timeout=60, trust_env=False) as client:
                 client.post("/SignupWorkflow/warm/run", json={"name": "w", "email": "w@x"})
                 a0, c0, b0 = runtime.attempts, runtime.store.commits, runtime.store.batches
+                e0 = runtime.exchanges
                 asyncio.run(_drive(srv.ingress_url, n, steps, concurrency))
                 a1, c1, b1 = runtime.attempts, runtime.store.commits, runtime.store.batches
+                e1 = runtime.exchanges
     finally:
         sdk.stop()
     return {
         "workflow": f"StepsWorkflow({steps})" if steps else "SignupWorkflow (3 steps)",
         "workflows": n,
         "concurrency": concurrency,
-        "sdk_exchanges_per_wf": (a1 - a0) / n,
+        "sdk_exchanges_per_wf": (e1 - e0) / n,
+        "sdk_turns_per_wf": (a1 - a0) / n,
         "commits_per_wf": (c1 - c0) / n,
         "commit_requests_per_wf": (b1 - b0) / n,
     }

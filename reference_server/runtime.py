@@ -86,7 +86,9 @@ class Runtime:
         #: open streams whose last turn ended with a suspension, by (invocation id, attempt id):
         #: a warm resume of that attempt goes onto the stream (WIRE-STREAM-5)
         self._streams: dict[tuple[str, str], _Continuation] = {}
+        #: attempts (turns) sent, and HTTP exchanges they used (fewer when streaming)
         self.attempts = 0
+        self.exchanges = 0
         self.broken = False
         #: how late each recent timer fired (ms), for the accuracy check
         self.timer_lateness_ms: deque[int] = deque(maxlen=1000)
@@ -307,6 +309,7 @@ class Runtime:
         if dep is None:
             raise InvokeError(404, f"no deployment serves {start.service}")
         streaming = self.config.streaming and dep.manifest.get("protocolMode") == "BIDI_STREAM"
+        self.exchanges += 1
         return self.invoker.exchange(
             dep.uri,
             f"/invoke/{start.service}/{start.handler}",  # WIRE-HTTP-1
