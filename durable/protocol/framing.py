@@ -18,12 +18,15 @@ from .messages import Message, decode_message
 MAX_LINE_BYTES = 32 * 1024 * 1024
 
 
+_NL = orjson.OPT_APPEND_NEWLINE
+
+
 def encode_frames(messages: Iterable[Message]) -> bytes:
-    return b"".join(orjson.dumps(m.to_json()) + b"\n" for m in messages)
+    return b"".join([orjson.dumps(m.to_json(), option=_NL) for m in messages])
 
 
 def encode_frame(message: Message) -> bytes:
-    return orjson.dumps(message.to_json()) + b"\n"
+    return orjson.dumps(message.to_json(), option=_NL)
 
 
 def iter_json_lines(body: bytes) -> Iterator[object]:
