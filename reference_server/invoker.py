@@ -334,7 +334,10 @@ class Exchange:
             lines.append("transfer-encoding: chunked")  # WIRE-STREAM-3
         else:
             lines.append(f"content-length: {length}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise InvokeError(500, f"an additional header cannot be sent: {exc}") from exc
 
     async def turn(self, part: bytes, timeout_s: float) -> list[Message]:
         """Send one turn's request part; return its response up to and including the terminator.
@@ -354,7 +357,7 @@ class Exchange:
         except InvokeError:
             self.abort()
             raise
-        except (OSError, ConnectionError) as exc:
+        except Exception as exc:  # OSError and anything unforeseen: a failed attempt, never a stuck one
             self.abort()
             raise InvokeError(503, f"request to {self.url} failed: {exc!r}") from exc
         except BaseException:

@@ -373,5 +373,9 @@ async def test_bad_additional_header_is_a_clean_error() -> None:
         with pytest.raises(InvokeError) as err:
             await exchange(inv, p, streaming=False, headers={"x-evil": "a\r\nb: c"}).turn(START, 5)
     assert err.value.code == 500
+    async with peer(lambda r, w: asyncio.sleep(0)) as p:
+        with pytest.raises(InvokeError) as err:
+            await exchange(inv, p, streaming=False, headers={"x-snow": "\u2603"}).turn(START, 5)
+    assert err.value.code == 500
     await inv.aclose()
 
