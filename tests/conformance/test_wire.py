@@ -175,7 +175,7 @@ def resumes_before_commit(rt: Runtime) -> None:
             rt._spawn(rt._attempt(e))
         await orig_settle([e for e in effects if not isinstance(e, Invoke)])
 
-    rt.store.commit = slow_commit  # type: ignore[method-assign]
+    rt.store.commit = slow_commit  # type: ignore[method-assign,assignment]
     rt._settle = settle  # type: ignore[method-assign]
 
 
