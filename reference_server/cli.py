@@ -35,9 +35,18 @@ def register(app: typer.Typer) -> None:
         retry_factor: Annotated[float, typer.Option(help="Default retry: growth factor.")] = 2.0,
         retry_attempts: Annotated[int, typer.Option(help="Default retry: max attempts (0: unlimited).")] = 0,
         log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+        loop: Annotated[str, typer.Option(help="Event loop: auto (uvloop when installed), asyncio or uvloop."
+        )] = "auto",
     ) -> None:
         """Start the reference server (ingress + admin) on 127.0.0.1."""
-        from .server import Server, quiet_cancellations
+        from .server import Server, loop_factory, quiet_cancellations
+
+        try:
+            new_loop = loop_factory(loop)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--loop") from exc
+        except ImportError as exc:
+            raise typer.BadParameter(f"uvloop is not installed ({exc})", param_hint="--loop") from exc
 
         logging.basicConfig(
             level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -76,4 +85,5 @@ def register(app: typer.Typer) -> None:
             await stop.wait()
             await srv.stop()
 
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            runner.run(main())

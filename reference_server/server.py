@@ -1,8 +1,10 @@
 """Run the server: in the current event loop (``Server``) or on a background thread
 (``ServerThread``, a context manager for tests, the conformance kit and the fuzzer).
 
-Sockets are bound here, before hypercorn starts, so that port 0 works and the actual URLs
-are known as soon as :meth:`Server.start` returns.
+Sockets are bound here, before the HTTP servers start, so that port 0 works and the actual URLs
+are known as soon as :meth:`Server.start` returns. The ingress and admin apps are served by
+uvicorn's httptools protocol (``http/serve.py``); the event loop is uvloop's when it is
+installed (``loop="auto"``), asyncio's otherwise.
 """
 
 from __future__ import annotations
@@ -12,25 +14,47 @@ import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
+from typing import Any, Literal
 
 from .config import ServerConfig
 from .http.admin import Admin
 from .http.asgi import asgi_app
 from .http.ingress import Ingress
+from .http.serve import AppServer
 from .runtime import Runtime
 from .store.sqlite import SqliteStore
 
 log = logging.getLogger("durable.server")
 
+LoopKind = Literal["auto", "asyncio", "uvloop"]
+LOOP_KINDS: tuple[LoopKind, ...] = ("auto", "asyncio", "uvloop")
+
+
+def loop_factory(kind: str = "auto") -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop constructor for ``kind``: uvloop's (``auto`` when it is importable, or
+    ``uvloop``, which fails when it is not) or asyncio's default."""
+    if kind not in LOOP_KINDS:
+        raise ValueError(f"unknown event loop {kind!r} (auto, asyncio or uvloop)")
+    if kind == "asyncio":
+        return asyncio.new_event_loop
+    try:
+        import uvloop
+    except ImportError:
+        if kind == "uvloop":
+            raise
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
+
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP, not 0: accepted sockets inherit it, and asyncio's transports set
+    # TCP_NODELAY only on sockets whose proto says TCP (without it, a response written in two
+    # parts waits for the peer's delayed ACK: 40 ms per keep-alive request).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(1024)
@@ -50,7 +74,7 @@ class Server:
         self.ingress_port = 0
         self.admin_port = 0
         self._shutdown = asyncio.Event()
-        self._serve_tasks: list[asyncio.Task[None]] = []
+        self._http: list[AppServer] = []
 
     @property
     def ingress_url(self) -> str:
@@ -80,30 +104,22 @@ class Server:
             (asgi_app(Admin(runtime), limit, broken), admin_sock),
         )
         for app, sock in apps:
-            cfg = Config()
-            cfg.bind = [f"fd://{sock.detach()}"]
-            cfg.accesslog = None
-            cfg.errorlog = logging.getLogger("hypercorn.error")
-            cfg.graceful_timeout = 1.0
-            # a bare "100 Continue" (no date/server lines), as most servers send it
-            cfg.include_date_header = False
-            cfg.include_server_header = False
-            cfg.keep_alive_timeout = 75.0
-            cfg.h11_max_incomplete_size = 64 * 1024
-            self._serve_tasks.append(
-                asyncio.create_task(serve(app, cfg, shutdown_trigger=self._shutdown.wait))  # type: ignore[arg-type]
-            )
-        await asyncio.sleep(0)
+            http = AppServer(app, sock)
+            self._http.append(http)
+            await http.start()
         log.info("durable server: ingress %s, admin %s", self.ingress_url, self.admin_url)
 
     async def stop(self) -> None:
         self._shutdown.set()
-        if self._serve_tasks:
+        if self._http:
+            for http in self._http:
+                http.request_stop()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.gather(*self._serve_tasks, return_exceptions=True), 5)
-            for task in self._serve_tasks:
-                task.cancel()
-            self._serve_tasks = []
+                await asyncio.wait_for(
+                    asyncio.gather(*(h.wait_stopped() for h in self._http), return_exceptions=True), 5)
+            for http in self._http:
+                http.cancel()
+            self._http = []
         if self.runtime is not None:
             await self.runtime.stop()
             self.runtime = None
@@ -126,10 +142,13 @@ def quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, Any]
 class ServerThread:
     """Run a :class:`Server` on its own thread and event loop.
 
-    ``with ServerThread(data_dir=tmp) as srv: httpx.post(srv.ingress_url + ...)``
+    ``with ServerThread(data_dir=tmp) as srv: httpx.post(srv.ingress_url + ...)``;
+    ``loop``: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop``.
     """
 
-    def __init__(self, config: ServerConfig | None = None, **overrides: Any) -> None:
+    def __init__(self, config: ServerConfig | None = None, loop: LoopKind = "auto",
+                 **overrides: Any) -> None:
+        self._loop_factory = loop_factory(loop)
         overrides.setdefault("ingress_port", 0)
         overrides.setdefault("admin_port", 0)
         self.server = Server(config, **overrides)
@@ -158,7 +177,7 @@ class ServerThread:
         return self
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = self._loop_factory()
         loop.set_exception_handler(quiet_cancellations)
         self._loop = loop
         try:

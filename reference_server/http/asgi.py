@@ -51,14 +51,30 @@ class Request:
     def from_scope(cls, scope: Scope, receive: Receive, max_body: int) -> Request:
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]
-        segments = [unquote(s) for s in path.strip("/").split("/")] if path.strip("/") else []
+        trimmed = path.strip("/")
+        segments = (
+            [unquote(s) if "%" in s else s for s in trimmed.split("/")] if trimmed else []
+        )
         headers: dict[str, str] = {}
-        for k, v in scope.get("headers", []):
-            name = k.decode("latin-1").lower()
+        for k, v in scope.get("headers", ()):
+            # ASGI servers hand header names lowercased (h11, httptools via uvicorn)
+            name = k.decode("latin-1")
             value = v.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            if name in headers:
+                headers[name] = f"{headers[name]}, {value}"
+            else:
+                headers[name] = value
+        qs = scope.get("query_string", b"")
+        query = parse_qs(qs.decode("latin-1"), keep_blank_values=True) if qs else {}
         return cls(scope["method"].upper(), path, segments, query, headers, receive, max_body)
+
+    @property
+    def has_body(self) -> bool:
+        """Whether the request announces a body (a non-zero content-length, or chunked)."""
+        length = self.headers.get("content-length")
+        if length is not None:
+            return length.strip() not in ("", "0")
+        return "transfer-encoding" in self.headers
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -88,7 +104,7 @@ class Request:
 
     async def drain(self) -> None:
         """Read an unread body so that the connection can be kept alive for the next request."""
-        if self._body is None:
+        if self._body is None and self.has_body:
             with contextlib.suppress(HttpError):
                 await self.body()
 
@@ -114,9 +130,13 @@ class Response:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
 
-    async def send(self, send: Send) -> None:
+    async def send(self, send: Send, close: bool = False) -> None:
+        """Send as one ``start`` and one ``body`` event; ``close``: ask the server to close the
+        connection after it (the request's body was left unread)."""
         headers = [(k.encode(), v.encode()) for k, v in self.headers.items()]
         headers.append((b"content-length", str(len(self.body)).encode()))
+        if close:
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})
 
@@ -174,6 +194,7 @@ def asgi_app(
             response = error_response(500, "internal server error")
         if response.status != 413:
             await request.drain()
-        await response.send(send)
+        # a body we refused to read (over the limit) cannot be skipped: end the connection
+        await response.send(send, close=request._body is None and request.has_body)
 
     return app
