@@ -7,8 +7,8 @@ and it keeps its statistics and /proc readers pure and small so they can be unit
 starting anything.
 
 Modules: ``stats`` (percentiles, summaries, ratios), ``procstat`` (CPU and RSS from /proc),
-``stacks`` (start a stack serving the bench services), ``load`` (the asyncio httpx load
-generator), ``scenarios`` (throughput, step scaling, large-journal resume, memory), ``runner``
+``stacks`` (start a stack serving the bench services), ``load`` (the load generator: a
+lean asyncio HTTP/1.1 keep-alive client), ``scenarios`` (throughput, step scaling, large-journal resume, memory), ``runner``
 (ABAB alternation and the result document), ``report`` (tables), ``plot`` (the figure) and
 ``cli`` (``register(app)`` adds ``bench``).
 """

@@ -23,10 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from benchmarks import scenarios, stats
-from benchmarks.load import make_client, run_batch, signup_request
+from benchmarks.load import Client, make_client, run_batch, signup_request
 from benchmarks.procstat import sample_tree
 from benchmarks.stacks import BenchStack, started
 
@@ -125,7 +123,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"restate-server": "1.7.12"}
-    for dist in ("restate-sdk", "hypercorn", "httpx"):
+    for dist in ("restate-sdk", "hypercorn", "uvicorn", "httptools", "uvloop"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
@@ -211,7 +209,7 @@ async def run(plan: Plan, kinds: list[str], workdir: Path | None = None, command
         for kind in kinds:
             log(f"starting {kind} stack in {wd / kind}")
             stacks[kind] = es.enter_context(started(kind, wd / kind))
-        clients: dict[str, httpx.AsyncClient] = {}
+        clients: dict[str, Client] = {}
         async with contextlib.AsyncExitStack() as aes:
             for kind, st in stacks.items():
                 clients[kind] = await aes.enter_async_context(make_client(st.ingress))
@@ -222,7 +220,7 @@ async def run(plan: Plan, kinds: list[str], workdir: Path | None = None, command
     return {"meta": meta, **doc}
 
 
-async def _measure(plan: Plan, stacks: dict[str, BenchStack], clients: dict[str, httpx.AsyncClient],
+async def _measure(plan: Plan, stacks: dict[str, BenchStack], clients: dict[str, Client],
                    log: Callable[[str], None], skip: frozenset[str]) -> dict[str, Any]:
     keys = {k: scenarios.Keys(f"{k[:3]}{int(time.time())}") for k in stacks}
     out: dict[str, dict[str, Any]] = {k: {"durability": s.durability} for k, s in stacks.items()}

@@ -20,10 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from benchmarks import stats
-from benchmarks.load import Request, one, run_batch, signup_request
+from benchmarks.load import Client, Request, one, run_batch, signup_request
 from benchmarks.procstat import sample_tree
 from benchmarks.stacks import BenchStack
 
@@ -59,7 +57,7 @@ class Throughput:
     sdk_switches: int = 0
 
 
-async def throughput(stack: BenchStack, client: httpx.AsyncClient, keys: Keys, concurrency: int,
+async def throughput(stack: BenchStack, client: Client, keys: Keys, concurrency: int,
                      count: int, time_limit_s: float) -> Throughput:
     s0, k0 = sample_tree(stack.server_pid), sample_tree(stack.sdk_pid)
     batch = await run_batch(client, keys.take(count), signup_request, concurrency, time_limit_s)
@@ -69,7 +67,7 @@ async def throughput(stack: BenchStack, client: httpx.AsyncClient, keys: Keys, c
                       s1.ctx_switches - s0.ctx_switches, k1.ctx_switches - k0.ctx_switches)
 
 
-async def step_scaling(client: httpx.AsyncClient, keys: Keys, n: int, reps: int) -> dict[str, Any]:
+async def step_scaling(client: Client, keys: Keys, n: int, reps: int) -> dict[str, Any]:
     """``reps`` StepsWorkflows of ``n`` steps, sequentially; latency and per-step cost (ms)."""
     lat: list[float] = []
     errors: list[str] = []
@@ -90,7 +88,7 @@ async def step_scaling(client: httpx.AsyncClient, keys: Keys, n: int, reps: int)
     }
 
 
-async def resume(client: httpx.AsyncClient, keys: Keys, steps: int, size: int,
+async def resume(client: Client, keys: Keys, steps: int, size: int,
                  settle_s: float = 1.0) -> dict[str, Any]:
     """Build a ``steps * size``-byte journal, let it suspend, then time release -> result."""
     key = keys.take(1)[0]
@@ -121,7 +119,7 @@ async def resume(client: httpx.AsyncClient, keys: Keys, steps: int, size: int,
     }
 
 
-async def memory(stack: BenchStack, client: httpx.AsyncClient, keys: Keys, total: int, chunks: int,
+async def memory(stack: BenchStack, client: Client, keys: Keys, total: int, chunks: int,
                  concurrency: int, time_limit_s: float, target: int = 100_000) -> dict[str, Any]:
     """Run ``total`` more workflows in ``chunks``; server RSS (MB) against completed workflows."""
     points: list[tuple[int, float]] = [(keys.n, sample_tree(stack.server_pid).rss_kb / MB)]
