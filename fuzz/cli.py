@@ -79,12 +79,17 @@ def register(app: typer.Typer) -> None:
                  "and --admin-port appended); default: durable server.")] = None,
         server_log_level: Annotated[str, typer.Option(
             help="Log level of the embedded server (info: every request and failed attempt).")] = "warning",
+        transport: Annotated[str, typer.Option(
+            help="Transport mode of the embedded server: mixed (streaming or request/response, "
+                 "seeded, at every restart), stream, request_response.")] = "mixed",
     ) -> None:
         """Fault-injection fuzzer: random programs under crashes and network faults."""
         from .runner import RunConfig, involved_programs, run
 
         if (ingress is None) != (admin is None):
             raise typer.BadParameter("--ingress and --admin go together")
+        if transport not in ("mixed", "stream", "request_response"):
+            raise typer.BadParameter("--transport is mixed, stream or request_response")
         programs: list[Program] | None = None
         if replay is not None:
             repro = json.loads(replay.read_text())
@@ -102,7 +107,7 @@ def register(app: typer.Typer) -> None:
                 require_coverage=require_coverage and progs is None,
                 fault_s=fault_seconds, heal_s=heal_seconds, proxy_probability=proxy_probability, server_log_level=server_log_level,
                 server_argv=shlex.split(server_cmd) if server_cmd else None,
-                progress=progress,
+                progress=progress, transport=transport,
             )
 
         with _progress_display(duration) as show:

@@ -46,9 +46,12 @@ class Proc:
     """A restartable subprocess listening on ``port``."""
 
     def __init__(self, name: str, argv: list[str], port: int, log: Path,
-                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+                 env: dict[str, str] | None = None, cwd: Path | None = None,
+                 extra_args: Callable[[int], list[str]] | None = None) -> None:
+        """``extra_args(n)``: arguments appended at the ``n``-th start (0, 1, ...)."""
         self.name = name
         self.argv = argv
+        self.extra_args = extra_args
         self.port = port
         self.log_path = log
         self.env = {**os.environ, **(env or {})}
@@ -59,10 +62,11 @@ class Proc:
         self.starts = 0
 
     def start(self) -> None:
+        extra = self.extra_args(self.starts) if self.extra_args is not None else []
         self._log = self.log_path.open("ab")
-        self._log.write(f"\n=== start {self.starts} {time.time():.3f} ===\n".encode())
+        self._log.write(f"\n=== start {self.starts} {time.time():.3f} {' '.join(extra)} ===\n".encode())
         self._log.flush()
-        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=self._log,
+        self.proc = subprocess.Popen([*self.argv, *extra], env=self.env, cwd=self.cwd, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.starts += 1
 

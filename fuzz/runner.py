@@ -32,7 +32,7 @@ import orjson
 from . import model, oracle
 from .nemesis import PROCESS_FAULTS, Nemesis, schedule
 from .programs import ALL_KINDS, Gen, GenConfig, Program, sub_rng, walk
-from .proxy import FAULT_KINDS
+from .proxy import FAULT_KINDS, MODES
 from .stack import CLIENT_FAULTS, Stack, StackConfig
 
 SUBMIT_DEADLINE_S = 20.0
@@ -69,6 +69,8 @@ class RunConfig:
     require_coverage: bool = True
     #: called about twice a second with counters (a progress display; never affects the run)
     progress: Callable[[dict[str, Any]], None] | None = None
+    #: transport mode of the embedded server: mixed (per restart), stream, request_response
+    transport: str = "mixed"
 
 
 @dataclass
@@ -117,7 +119,8 @@ async def run(config: RunConfig) -> tuple[dict[str, Any], list[Program]]:
                               admin=config.admin, always_suspend=config.always_suspend,
                               proxy_probability=config.proxy_probability,
                               proxy_kinds=config.proxy_kinds, server_argv=config.server_argv,
-                              server_log_level=config.server_log_level))
+                              server_log_level=config.server_log_level,
+                              transport=config.transport))
     r = Run(config, stack)
     stack.ledger.subscribe(lambda rec: _on_record(r, rec))
     t_begin = time.monotonic()
@@ -164,7 +167,7 @@ async def run(config: RunConfig) -> tuple[dict[str, Any], list[Program]]:
                                "read through the ingress after the final heal"})
         report = _report(r, nemesis, violations, time.monotonic() - t_begin)
         if config.require_coverage:
-            report["violations"] += _coverage(report, stack.embedded, config)
+            report["violations"] += _coverage(report, stack.embedded, config, stack.expected_modes)
         return report, r.programs
     finally:
         for t in list(r.tasks):
@@ -475,6 +478,8 @@ def _report(r: Run, nemesis: Nemesis, violations: list[dict[str, Any]],
     accepts = Counter(o.accept for o in r.outcomes.values())
     invocations = {ex.get("invocation_id") for ex in r.stack.proxy.exchanges
                    if ex.get("invocation_id")}
+    proxy = r.stack.proxy
+    by_mode = {m: {k: proxy.mode_faults[m].get(k, 0) for k in FAULT_KINDS} for m in MODES}
     return {
         "seed": r.config.seed,
         "duration_s": r.config.duration,
@@ -495,6 +500,11 @@ def _report(r: Run, nemesis: Nemesis, violations: list[dict[str, Any]],
         "violations": _cap(violations),
         "command_histogram": dict(commands),
         "fault_histogram": faults,
+        # the proxy's faults per transport mode; turns: RR exchanges and streamed turns
+        "proxy_fault_histogram_by_mode": by_mode,
+        "turns_by_mode": {m: proxy.mode_turns.get(m, 0) for m in MODES},
+        "streams": proxy.streams,
+        "server_transports": dict(Counter(r.stack.server_transports)),
         "liveness_bound_s": r.config.liveness_bound_s,
         "events": r.events[-200:],
     }
@@ -511,7 +521,10 @@ def _cap(violations: list[dict[str, Any]], per_kind: int = 100) -> list[dict[str
     return out
 
 
-def _coverage(report: dict[str, Any], embedded: bool, config: RunConfig) -> list[dict[str, Any]]:
+def _coverage(report: dict[str, Any], embedded: bool, config: RunConfig,
+              modes: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Kinds never exercised; ``modes``: transport modes in which every proxy fault kind must
+    have been injected too (both, when the fuzzer runs the server and alternates its mode)."""
     out = []
     for kind, n in report["command_histogram"].items():
         if n == 0:
@@ -524,6 +537,12 @@ def _coverage(report: dict[str, Any], embedded: bool, config: RunConfig) -> list
         )
         if applicable and n == 0:
             out.append({"kind": "coverage_gap", "detail": f"fault kind {kind!r} never injected"})
+    if config.proxy_faults:
+        for mode in modes:
+            for kind, n in report["proxy_fault_histogram_by_mode"][mode].items():
+                if n == 0 and (config.proxy_kinds is None or kind in config.proxy_kinds):
+                    out.append({"kind": "coverage_gap",
+                                "detail": f"fault kind {kind!r} never injected in {mode} mode"})
     return out
 
 

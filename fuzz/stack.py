@@ -29,6 +29,7 @@ import httpx
 from .clock import Clock
 from .ledger import Ledger
 from .nemesis import Proc
+from .programs import sub_rng
 from .proxy import FaultPolicy, FaultProxy
 
 #: faults between the driver and the ingress (submissions only)
@@ -57,6 +58,10 @@ class StackConfig:
     server_argv: list[str] | None = None
     #: log level of the embedded server (info logs every HTTP request: slow under load)
     server_log_level: str = "warning"
+    #: transport mode of the embedded server (spec/02 2.1): ``mixed`` picks streaming or
+    #: request/response at every (re)start of the server (seeded; the first start streams, the
+    #: second does not), ``stream`` or ``request_response`` keep one
+    transport: str = "mixed"
 
 
 class Stack:
@@ -81,6 +86,30 @@ class Stack:
         self.server: Proc | None = None
         self.ingress = config.ingress or ""
         self.admin = config.admin or ""
+        #: the transport mode of each start of the embedded server, in order
+        self.server_transports: list[str] = []
+
+    def streams_at(self, start: int) -> bool:
+        """Whether the embedded server's ``start``-th run uses the streaming mode."""
+        if self.config.transport != "mixed":
+            return self.config.transport == "stream"
+        if start < 2:
+            return start == 0
+        return sub_rng(self.config.seed, f"server-transport:{start}").random() < 0.5
+
+    def transport_args(self, start: int) -> list[str]:
+        streaming = self.streams_at(start)
+        self.server_transports.append("stream" if streaming else "request_response")
+        return ["--streaming" if streaming else "--no-streaming"]
+
+    @property
+    def expected_modes(self) -> tuple[str, ...]:
+        """The transport modes this run must exercise (every fault kind in each)."""
+        if not self.embedded or self.config.server_argv is not None:
+            return ()
+        if self.config.transport == "mixed":
+            return ("request_response", "stream")
+        return (self.config.transport,)
 
     @property
     def embedded(self) -> bool:
@@ -116,7 +145,9 @@ class Stack:
                 # retries capped at 1 s (default 10 s): under a kill every few seconds the default
                 # backoff leaves most invocations waiting instead of being exercised
                 argv += ["--log-level", self.config.server_log_level, "--retry-max", "1s"]
-            self.server = Proc("server", argv, admin_port, wd / "server.log", cwd=ROOT)
+            extra = self.transport_args if self.config.server_argv is None else None
+            self.server = Proc("server", argv, admin_port, wd / "server.log", cwd=ROOT,
+                               extra_args=extra)
             self.server.start()
             self.ingress = f"http://127.0.0.1:{ingress_port}"
             self.admin = f"http://127.0.0.1:{admin_port}"

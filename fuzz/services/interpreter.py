@@ -229,6 +229,7 @@ async def cancel(ctx: restate.Context, invocation_id: str) -> None:
     ctx.cancel_invocation(invocation_id)
 
 
-# REQUEST_RESPONSE until fuzz/proxy.py can relay a stream (it buffers bodies): the server
-# streams only with deployments whose manifest declares BIDI_STREAM (WIRE-STREAM-1)
-app = restate.app(services=[interpreter, workflow, helper], protocol="request_response")
+# BIDI_STREAM (the SDK's default): the server may use either mode with it (WIRE-STREAM-2); the
+# fuzzer starts the embedded server with and without --streaming (fuzz/stack.py), and the fault
+# proxy relays both (fuzz/proxy.py)
+app = restate.app(services=[interpreter, workflow, helper])
