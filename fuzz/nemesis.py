@@ -11,6 +11,7 @@ alternate with heal phases (everything off), and a final heal ends it.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
 import signal
@@ -30,6 +31,9 @@ PROCESS_FAULTS: tuple[str, ...] = (
     "kill_server", "term_server", "kill_sdk", "pause_server", "pause_sdk", "partition_sdk",
 )
 READY_TIMEOUT_S = 30.0
+#: faults with a quota per fault phase (one server death, one SDK kill): deferred, never skipped,
+#: while the process is still restarting
+QUOTA_FAULTS: frozenset[str] = frozenset({"kill_server", "term_server", "kill_sdk"})
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -204,23 +208,38 @@ class Nemesis:
         self.log = log or (lambda _: None)
         self.done: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
+        #: kills that waited for a restart to finish (later in their phase, or in the next one)
+        self.deferred: Counter[str] = Counter()
+        self._pending: list[Action] = []
         self._resumes: list[asyncio.Future[None]] = []
         self._background: list[asyncio.Future[None]] = []
         self._restarting: set[Proc] = set()
+        self._t0 = 0.0
         self.errors: list[str] = []
 
     async def run(self) -> None:
-        t0 = self.clock()
+        t0 = self._t0 = self.clock()
         timeline = phases(self.duration, self.fault_s, self.heal_s)
-        pending = sorted(self.actions, key=lambda a: a.at)
+        pending = self._pending = sorted(self.actions, key=lambda a: a.at)
         try:
-            for ph in timeline:
+            for k, ph in enumerate(timeline):
                 self.set_proxy_faults(ph.faulty)
                 self.log({"phase": "fault" if ph.faulty else "heal", "at": round(self.clock(), 3)})
                 # an action that could not run inside its fault phase (a slow restart delayed
-                # it) is skipped: heal phases stay free of faults
+                # it) is skipped — heal phases stay free of faults — except a kill: it moves to
+                # the next fault phase, so that the quotas (one server death and one SDK kill per
+                # fault phase) hold however slowly processes restart
+                overdue = []
                 while pending and pending[0].at < ph.start:
-                    self.skipped[pending.pop(0).kind] += 1
+                    overdue.append(pending.pop(0))
+                nxt_fault = next((q.start for q in timeline[k:] if q.faulty), None)
+                for a in overdue:
+                    if a.kind in QUOTA_FAULTS and nxt_fault is not None:
+                        self.deferred[a.kind] += 1
+                        bisect.insort(pending, Action(round(nxt_fault + 0.05, 3), a.kind, a.param),
+                                      key=lambda x: x.at)
+                    else:
+                        self.skipped[a.kind] += 1
                 while True:
                     now = self.clock() - t0
                     if now >= ph.end:
@@ -271,8 +290,13 @@ class Nemesis:
         proc = self.procs.get(target)
         if proc is None:
             return
-        if proc in self._restarting:
-            self.skipped[a.kind] += 1  # still coming back from the previous kill
+        if proc in self._restarting:  # still coming back from the previous kill
+            if a.kind in QUOTA_FAULTS:  # try again shortly (see run())
+                self.deferred[a.kind] += 1
+                again = Action(round(self.clock() - self._t0 + 0.2, 3), a.kind, a.param)
+                bisect.insort(self._pending, again, key=lambda x: x.at)
+            else:
+                self.skipped[a.kind] += 1
             return
         self.log({"action": a.kind, "at": round(self.clock(), 3), "scheduled": a.at})
         if a.kind.startswith(("kill", "term")):

@@ -42,8 +42,10 @@ def lose_timers() -> None:
 
 
 def stale_responses() -> None:
+    from durable.protocol.messages import ProposeRunCompletionMessage
     from reference_server import runtime as rt
-    from reference_server.core import engine
+    from reference_server.core.effects import NO_FACTS
+    from reference_server.core.entries import completion, result_of
 
     original = rt.Runtime._attempt
 
@@ -56,12 +58,12 @@ def stale_responses() -> None:
         except Exception:
             return
         inv = self.engine.active.get(effect.start.invocation_id)
-        proposals = [m for m in msgs if isinstance(m, engine.ProposeRunCompletionMessage)]
+        proposals = [m for m in msgs if isinstance(m, ProposeRunCompletionMessage)]
         if inv is None or not proposals or not {m.completion_id for m in proposals} <= set(inv.cids):
             return
-        self.engine._begin(rt.now_ms(), engine.NO_FACTS)
+        self.engine._begin(rt.now_ms(), NO_FACTS)
         for m in proposals:
-            self.engine._append(inv, engine.completion(m.completion_id, engine.result_of(m)))
+            self.engine._append(inv, completion(m.completion_id, result_of(m)))
         self.engine._touch(inv)
         await self._settle(self.engine._end())
 

@@ -48,3 +48,44 @@ def test_proc_kill_restart_pause(tmp_path: Path) -> None:
         assert not proc.alive()
 
     asyncio.run(go())
+
+
+class _SlowFirstRestart:
+    """A stand-in process whose first restart takes long (as under heavy load)."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.restarts = 0
+
+    async def restart(self, sig: int, downtime: float = 0.0) -> None:
+        self.restarts += 1
+        if self.restarts == 1:
+            await asyncio.sleep(1.5)
+
+    def alive(self) -> bool:
+        return True
+
+    async def wait_ready(self) -> None:
+        return None
+
+
+def test_a_kill_waits_for_a_slow_restart_instead_of_being_skipped() -> None:
+    """One SDK kill per fault phase is a quota: a kill that finds the SDK still restarting runs
+    later (in its phase or the next fault phase), so the run still makes every kill."""
+    from fuzz.nemesis import Action
+
+    fake = _SlowFirstRestart()
+    timeline = [p for p in phases(3.6, 0.6, 0.3) if p.faulty]
+    actions = [Action(round(p.start + 0.1, 3), "kill_sdk", 0.0) for p in timeline]
+
+    async def go() -> Nemesis:
+        loop = asyncio.get_running_loop()
+        nem = Nemesis({"sdk": fake}, actions, 3.6, lambda on: None, loop.time,  # type: ignore[dict-item]
+                      fault_s=0.6, heal_s=0.3)
+        await nem.run()
+        return nem
+
+    nem = asyncio.run(go())
+    assert len(timeline) == 4
+    assert nem.done["kill_sdk"] == 4 and fake.restarts == 4
+    assert nem.skipped["kill_sdk"] == 0 and nem.deferred["kill_sdk"] >= 1
