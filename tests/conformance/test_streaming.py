@@ -53,7 +53,7 @@ def verdicts(results: dict[str, CaseResult], ids: list[str], verdict: Verdict) -
 
 @pytest.mark.timeout(120)
 def test_reference_sdk_passes_streaming_cases() -> None:
-    results = run_sdk(reference_app(stream_idle_seconds=1.0), [STREAM_SDK], stream_idle_s=1.0)
+    results = run_sdk(reference_app(stream_idle_seconds=2.0), [STREAM_SDK], stream_idle_s=2.0)
     assert len(results) >= 15
     bad = {k: (r.verdict.value, r.message) for k, r in results.items() if r.verdict is not Verdict.PASS}
     assert not bad, bad
@@ -75,8 +75,8 @@ def test_unknown_bound_skips_the_bounded_wait_case() -> None:
 
 @pytest.mark.timeout(120)
 def test_buffering_deployment_is_caught() -> None:
-    results = run_sdk(broken(reference_app(stream_idle_seconds=1.0), "buffering"),
-                      ["SDK-100", "SDK-101", "SDK-112"], stream_idle_s=1.0)
+    results = run_sdk(broken(reference_app(stream_idle_seconds=2.0), "buffering"),
+                      ["SDK-100", "SDK-101", "SDK-112"], stream_idle_s=2.0)
     verdicts(results, ["SDK-100", "SDK-101"], Verdict.FAIL)
     verdicts(results, ["SDK-112"], Verdict.NON_STRICT)
     assert "WIRE-STREAM-8" in results["SDK-100"].message
