@@ -21,9 +21,11 @@ records which execution was acknowledged. The semantics here must match :mod:`fu
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
-import urllib.request
+import threading
+import urllib.parse
 from datetime import timedelta
 from typing import Any
 
@@ -34,19 +36,32 @@ from ..model import RUN_FAIL_MESSAGE, SAGA_FAIL_MESSAGE
 from ..programs import state_name, step_name
 
 LEDGER_URL = os.environ.get("FUZZ_LEDGER_URL", "http://127.0.0.1:9")
+_LEDGER = urllib.parse.urlsplit(LEDGER_URL)
+_local = threading.local()
 
 
 def post(body: dict[str, Any]) -> dict[str, Any]:
-    """Append a record to the fuzzer's ledger (blocking; run closures run in threads)."""
-    req = urllib.request.Request(
-        LEDGER_URL + "/record",
-        data=json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:
-        answer: dict[str, Any] = json.loads(r.read())
+    """Append a record to the fuzzer's ledger (blocking; run closures run in threads).
+
+    One keep-alive connection per thread. A failed request is never sent again: if the ledger
+    did record it, a retry would record a second execution that never happened; the closure
+    fails instead, and the SDK retries the step (a re-run before acknowledgement, allowed)."""
+    conn: http.client.HTTPConnection | None = getattr(_local, "conn", None)
+    if conn is None:
+        conn = _local.conn = http.client.HTTPConnection(_LEDGER.hostname or "127.0.0.1",
+                                                        _LEDGER.port or 80, timeout=10)
+    try:
+        conn.request("POST", "/record", body=json.dumps(body).encode(),
+                     headers={"content-type": "application/json"})
+        with conn.getresponse() as r:
+            answer: dict[str, Any] = json.loads(r.read())
+        if r.status != 200:
+            raise RuntimeError(f"ledger answered {r.status}: {answer}")
         return answer
+    except BaseException:
+        conn.close()
+        _local.conn = None
+        raise
 
 
 async def marker(body: dict[str, Any]) -> None:
