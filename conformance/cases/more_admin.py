@@ -124,3 +124,30 @@ async def promise_twice_code(t: CaseContext) -> None:
     r = await t.call("PromiseWorkflow", "resolve", {"name": "p", "value": 2}, key=key)
     t.must_eq(r.status_code, 409, "status of the second resolution")
     await t.attach(inv)
+
+
+_RFC3339_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|\+00:00)$"
+
+
+@case("ADM-021", "points in time in admin bodies are RFC 3339 strings in UTC", requirements=["VER-NUM-2"],
+      capabilities=["admin.get_invocation"])
+async def rfc3339_times(t: CaseContext) -> None:
+    import re
+    import time
+
+    before = time.time()
+    inv = await t.send_ok("TestUtilsService", "echo", "t", idempotency_key=t.uid("ik"))
+    await t.attach(inv)
+    doc = (await t.admin_get(f"/invocations/{inv}")).json()
+    stamps = {k: doc.get(k) for k in ("created_at", "modified_at", "completed_at")}
+    deps = (await t.admin_get("/deployments")).json()
+    items = deps.get("deployments", deps) if isinstance(deps, dict) else deps
+    if isinstance(items, list) and items:
+        stamps["deployment created_at"] = items[0].get("created_at")
+    for what, v in stamps.items():
+        t.must(isinstance(v, str) and re.match(_RFC3339_UTC, v), f"{what} is {v!r}, not an RFC 3339 time in UTC")
+    from datetime import datetime
+
+    created = datetime.fromisoformat(str(stamps["created_at"]).replace("Z", "+00:00")).timestamp()
+    t.must(before - 120 <= created <= time.time() + 120,
+           f"created_at {stamps['created_at']} is not the time of the request (UTC) within two minutes")

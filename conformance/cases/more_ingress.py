@@ -137,3 +137,25 @@ async def odd_code(t: CaseContext) -> None:
     r = await t.call("Failing", "terminallyFailingCall", {"errorMessage": "odd", "code": 600}, key=t.uid())
     t.must_eq(r.status_code, 500, "HTTP status")
     t.must_eq(r.json().get("code"), 600, "body code")
+
+
+@case("ING-034", "JSON that does not parse is 400 before acceptance: nothing stored, no idempotency key or workflow "
+      "key used up", requirements=["ING-VALID-3", "ING-ERR-3", "ING-WF-3"],
+      capabilities=["ingress.input_validation", "workflows"])
+async def malformed_json_changes_nothing(t: CaseContext) -> None:
+    key, ik, wf = t.uid(), t.uid("ik"), t.uid()
+    bad = {"content-type": "application/json", "idempotency-key": ik}
+    r = await t.http.post(f"{t.target.ingress}/restate/send/Counter/{key}/add", content=b"[1,", headers=bad)
+    t.must_eq(r.status_code, 400, f"status of a send with a body that is not JSON ({r.text[:200]})")
+    r = await t.http.post(f"{t.target.ingress}/restate/call/Counter/{key}/add", content=b"{not json", headers=bad)
+    t.must_eq(r.status_code, 400, f"status of a call with a body that is not JSON ({r.text[:200]})")
+    r = await t.http.post(f"{t.target.ingress}/restate/send/PromiseWorkflow/{wf}/run", content=b"{\"await\":",
+                          headers={"content-type": "application/json"})
+    t.must_eq(r.status_code, 400, f"status of a workflow run with a body that is not JSON ({r.text[:200]})")
+    t.must_eq(await t.call_ok("Counter", "get", key=key), 0, "the counter after the refused requests (ING-ERR-3)")
+    again = await t.send("Counter", "add", 5, key=key, idempotency_key=ik)
+    t.must_eq((again.status_code, again.json().get("status")), (202, "Accepted"),
+              "a valid send reusing the refused request's idempotency key is a new invocation")
+    r = await t.call("PromiseWorkflow", "run", {"await": []}, key=wf)
+    t.must_eq((r.status_code, r.json() if r.content else None), (200, []),
+              "a corrected run for the workflow key the refused request named (ING-WF-3)")

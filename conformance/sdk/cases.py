@@ -115,6 +115,20 @@ async def resume_miss(t: SdkContext) -> None:
     t.must_eq([f["type"] for f in ans.frames], ["resume_miss"], "frames")
 
 
+@sdk_case("SDK-009", "the manifest declares a protocol version range that includes version 1",
+          requirements=["VER-PROTO-2", "DISC-MAN-3"])
+async def version_range(t: SdkContext) -> None:
+    r = await t.discover()
+    t.must_eq(r.status_code, 200, "discovery status")
+    doc = r.json()
+    lo, hi = doc.get("minProtocolVersion"), doc.get("maxProtocolVersion")
+    t.must(isinstance(lo, int) and isinstance(hi, int), f"minProtocolVersion {lo!r}, maxProtocolVersion {hi!r}")
+    t.must(lo <= hi, f"minProtocolVersion {lo} > maxProtocolVersion {hi} (DISC-MAN-3)")
+    t.must(lo <= 1 <= hi, f"the declared range {lo}..{hi} does not include version 1, which the SDK answers")
+    ans = await t.invoke("TestUtilsService", "echo", [inp("v")])
+    t.must_eq(ans.status, 200, "an invoke in version 1")
+
+
 # ---------------------------------------------------------------- state
 
 
@@ -144,7 +158,8 @@ async def keys(t: SdkContext) -> None:
     t.must_eq(g["keys"] if g else None, ["a", "b"], "keys")
 
 
-@sdk_case("SDK-013", "during replay get_state returns the recorded result, not start.state", requirements=["JRN-REPLAY-7"])
+@sdk_case("SDK-013", "during replay get_state returns the recorded result, not start.state",
+          requirements=["JRN-REPLAY-7", "JRN-STATE-9"])
 async def replay_state(t: SdkContext) -> None:
     journal = [inp(prog({"op": "get", "key": "a"})), {"type": "get_state", "key": "a", "value": "recorded"}]
     ans = await t.invoke("Interpreter", "run", journal, key="k", state={"a": "current"})
@@ -156,7 +171,7 @@ async def replay_state(t: SdkContext) -> None:
 
 
 @sdk_case("SDK-020", "a new run writes the command, proposes its result and suspends on it",
-          requirements=["JRN-RUN-1", "JRN-RUN-3", "JRN-CID-1"])
+          requirements=["JRN-RUN-1", "JRN-RUN-3", "JRN-CID-1", "JRN-RUN-7", "JRN-DELIV-6"])
 async def run_fresh(t: SdkContext) -> None:
     ans = await t.invoke("Interpreter", "run", [inp(prog({"op": "run", "value": 5}))], key="k", state={})
     t.must_eq([f["type"] for f in ans.frames], ["run", "propose_run_completion", "suspension"], "frames")
@@ -241,6 +256,20 @@ async def uuid_seed(t: SdkContext) -> None:
     a, b, c = await one(1), await one(1), await one(2)
     t.must(a is not None and a == b, f"same seed gave {a} and {b}")
     t.must(a != c, "a different seed gave the same uuid")
+
+
+@sdk_case("SDK-035", "blocked on an unresolved future with an unreplayed command at the cursor: mismatch 570",
+          requirements=["JRN-DELIV-5", "JRN-REPLAY-5"])
+async def blocked_before_recorded_command(t: SdkContext) -> None:
+    # the handler sleeps twice; the journal records both sleeps but not the first one's completion,
+    # so the handler blocks on sleep 1 while the recorded execution already went on to sleep 2
+    journal = [inp(prog({"op": "sleep", "ms": 10}, {"op": "sleep", "ms": 20})),
+               {"type": "sleep", "completion_id": 1, "wake_up_time_ms": 1},
+               {"type": "sleep", "completion_id": 2, "wake_up_time_ms": 2}]
+    ans = await t.invoke("Interpreter", "run", journal, key="k", state={})
+    term = ans.terminator
+    t.must_eq((term.get("type"), term.get("code")), ("error", 570), f"terminator (frames {ans.frames})")
+    t.must(not ans.commands, f"commands were written: {ans.commands}")
 
 
 # ---------------------------------------------------------------- suspension, combinators, cancel
@@ -455,7 +484,8 @@ async def media_type(t: SdkContext) -> None:
     t.must_eq(r.status_code, 200, "status")
 
 
-@sdk_case("SDK-061", "a frame that is not JSON is a protocol violation (571)", requirements=["WIRE-FRAME-5", "ERR-PV-1"])
+@sdk_case("SDK-061", "a frame that is not JSON is a protocol violation (571)",
+          requirements=["WIRE-FRAME-5", "ERR-PV-1", "JRN-FAIL-4"])
 async def not_json(t: SdkContext) -> None:
     await _violation(t, orjson.dumps(_start()) + b"\n{not json\n", "a non-JSON frame")
 

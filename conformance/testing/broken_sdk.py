@@ -14,7 +14,9 @@ SDK or the platform in front of it could:
 - ``late_sessions``: suspended sessions become available only when the exchange ends;
 - ``split_chunks``: each turn's response is written in two chunks;
 - ``stream_only``: request/response (content-length) exchanges are refused;
-- ``any_version``: the protocol version of a streaming request is not checked.
+- ``any_version``: the protocol version of a streaming request is not checked;
+- ``bad_versions``: the manifest declares ``minProtocolVersion`` 2 and ``maxProtocolVersion`` 1;
+- ``suspend_on_mismatch``: a journal mismatch (570) is answered with a suspension instead.
 
 :func:`serve_sdk` serves one on a free loopback port (hypercorn) for the duration of a block.
 """
@@ -39,7 +41,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 BUGS = ("buffering", "per_turn", "trailing_end", "resume_rewrite", "late_sessions", "split_chunks", "stream_only",
-        "any_version")
+        "any_version", "bad_versions", "suspend_on_mismatch")
 
 
 def reference_app(**options: Any) -> Any:
@@ -97,8 +99,34 @@ def broken(app: Any, bug: str) -> App:
         raise ValueError(f"unknown bug {bug!r}")
 
     async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
-        if not _is_invoke(scope):
+        if bug == "bad_versions" and scope.get("type") == "http" and scope.get("path", "").endswith("/discover"):
+            async def send_manifest(msg: Message) -> None:
+                if msg["type"] == "http.response.start":
+                    msg = {**msg, "headers": [(k, v) for k, v in msg.get("headers", []) if k.lower() != b"content-length"]}
+                elif msg["type"] == "http.response.body" and msg.get("body"):
+                    doc = json.loads(msg["body"])
+                    doc.update(minProtocolVersion=2, maxProtocolVersion=1)
+                    msg = {**msg, "body": json.dumps(doc).encode()}
+                await send(msg)
+
+            await app(scope, receive, send_manifest)
+            return
+        if not _is_invoke(scope) or bug == "bad_versions":
             await app(scope, receive, send)
+            return
+        if bug == "suspend_on_mismatch":
+            suspension = b'{"type":"suspension","awaiting":{"combinator":"first_completed","completion_ids":[1]}}\n'
+
+            async def send_suspension(msg: Message) -> None:
+                body = msg.get("body", b"")
+                if msg["type"] == "http.response.start":
+                    msg = {**msg, "headers": [(k, v) for k, v in msg.get("headers", []) if k.lower() != b"content-length"]}
+                elif msg["type"] == "http.response.body" and b'"code":570' in body:
+                    lines = [ln for ln in body.split(b"\n") if ln.strip() and b'"code":570' not in ln]
+                    msg = {**msg, "body": b"".join(ln + b"\n" for ln in lines) + suspension}
+                await send(msg)
+
+            await app(scope, receive, send_suspension)
             return
         if bug == "buffering":
             await app(scope, _replay(await _read_all(receive)), send)

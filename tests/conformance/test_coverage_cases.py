@@ -1,0 +1,99 @@
+"""Cases added for MUST requirements no case cited: they pass against our stack and fail against
+an implementation that breaks the requirement.
+
+Server cases run against the in-process reference server with our SDK's test services served
+in-process (loopback, free ports); the SDK cases run against ``conformance.testing.broken_sdk``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import reference_server.core.model as model_mod
+import reference_server.http.admin as admin_mod
+from conformance.model import CaseResult, Mode, Verdict
+from conformance.registry import select
+from conformance.runner import run_cases
+from conformance.target import Target
+from conformance.testing.broken_sdk import broken, reference_app, serve_sdk
+from reference_server.http.ingress import Ingress
+from reference_server.server import Server
+
+from .test_streaming import run_sdk, verdicts
+
+SERVER_CASES = ["ING-034", "ADM-021"]
+SDK_CASES = ["SDK-009", "SDK-035"]
+
+
+def run_stack(tmp: Path, ids: list[str], bug: Callable[[], Any] | None = None) -> dict[str, CaseResult]:
+    async def main() -> list[CaseResult]:
+        srv = Server(data_dir=tmp, ingress_port=0, admin_port=0)
+        await srv.start()
+        try:
+            async with serve_sdk(reference_app()) as url:
+                async with httpx.AsyncClient(trust_env=False) as c:
+                    r = await c.post(f"{srv.admin_url}/deployments", json={"uri": url, "force": True}, timeout=30)
+                    assert r.status_code in (200, 201), r.text
+                if bug is not None:
+                    bug()
+                target = Target("in-process reference", srv.ingress_url, srv.admin_url, url)
+                return await run_cases(select(ids), target, Mode.DEFAULT, concurrency=8)
+        finally:
+            await srv.stop()
+
+    return {r.case.id: r for r in asyncio.run(main())}
+
+
+@pytest.mark.timeout(120)
+def test_reference_passes_the_coverage_cases(tmp_path: Path) -> None:
+    results = run_stack(tmp_path, SERVER_CASES)
+    verdicts(results, SERVER_CASES, Verdict.PASS)
+    results = run_sdk(reference_app(), SDK_CASES)
+    verdicts(results, SDK_CASES, Verdict.PASS)
+
+
+@pytest.mark.timeout(120)
+def test_local_naive_times_are_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def naive(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000).isoformat()  # the bug: local time, no zone
+
+    def bug() -> None:
+        monkeypatch.setattr(model_mod, "rfc3339", naive)
+        monkeypatch.setattr(admin_mod, "rfc3339", naive)
+
+    results = run_stack(tmp_path, ["ADM-021"], bug=bug)
+    verdicts(results, ["ADM-021"], Verdict.FAIL)
+
+
+@pytest.mark.timeout(120)
+def test_malformed_json_accepted_as_bytes_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    orig = Ingress._input
+
+    def lenient(self: Any, handler: Any, body: bytes, ctype: str) -> Any:
+        try:
+            return orig(self, handler, body, ctype)
+        except Exception:
+            return {"value_bytes": base64.b64encode(body).decode()}
+
+    results = run_stack(tmp_path, ["ING-034"], bug=lambda: monkeypatch.setattr(Ingress, "_input", lenient))
+    verdicts(results, ["ING-034"], Verdict.FAIL)
+
+
+@pytest.mark.timeout(120)
+def test_bad_version_range_is_caught() -> None:
+    results = run_sdk(broken(reference_app(), "bad_versions"), ["SDK-009"])
+    verdicts(results, ["SDK-009"], Verdict.FAIL)
+
+
+@pytest.mark.timeout(120)
+def test_suspending_instead_of_a_mismatch_is_caught() -> None:
+    results = run_sdk(broken(reference_app(), "suspend_on_mismatch"), ["SDK-035", "SDK-030"])
+    verdicts(results, ["SDK-035", "SDK-030"], Verdict.FAIL)
