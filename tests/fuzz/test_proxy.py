@@ -165,3 +165,157 @@ def test_partition_holds_then_drops(echo_port: int) -> None:
         await proxy.stop()
 
     asyncio.run(go())
+
+
+# ---------------------------------------------------------------------- streaming mode
+
+
+def _turn(inv: str, n: int, answer: str = "suspension") -> bytes:
+    """A turn's request part: ``start`` and the entries it announces."""
+    start = {"type": "start", "invocation_id": inv, "attempt_id": f"att_{n}", "answer": answer,
+             "journal_length": n + 2, "resume_from": 0 if n == 0 else n + 1}
+    entries = ([{"type": "input", "index": 0, "parameter": {"value": {"id": "p9"}}},
+                {"type": "run", "index": 1, "completion_id": 1, "name": "p9#0"}] if n == 0 else
+               [{"type": "completion", "index": n + 1, "completion_id": 1, "value": {"exec": n}}])
+    return b"".join(orjson.dumps(x) + b"\n" for x in [start, *entries])
+
+
+async def _stream(port: int, turns: list[bytes]) -> tuple[list[bytes], str]:
+    """Play the server's side of a streaming exchange: write each turn once the previous one's
+    terminator arrived, then end the request body. Returns the turn responses and how the
+    exchange ended: ``ok``, ``ended`` (the response ended early) or ``closed``."""
+    import h11
+
+    from fuzz.proxy import _take_turn_response
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /invoke/Stream/h HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-ndjson\r\n"
+                 b"transfer-encoding: chunked\r\n\r\n")
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method="POST", target="/", headers=[("host", "x"), ("content-length", "0")]))
+    conn.send(h11.EndOfMessage())
+    got: list[bytes] = []
+    buf = bytearray()
+
+    async def event() -> Any:
+        while (ev := conn.next_event()) is h11.NEED_DATA:
+            conn.receive_data(await asyncio.wait_for(reader.read(65536), 5))
+        return ev
+
+    try:
+        for t in [*turns, None]:
+            writer.write(b"0\r\n\r\n" if t is None else b"%x\r\n" % len(t) + t + b"\r\n")
+            await writer.drain()
+            while True:
+                ev = await event()
+                if isinstance(ev, h11.Data):
+                    buf += ev.data
+                    if t is not None and (part := _take_turn_response(buf)) is not None:
+                        got.append(part)
+                        break
+                elif isinstance(ev, h11.EndOfMessage):
+                    done = t is None or (bool(got) and b'"end"' in got[-1])
+                    return got, "ok" if done else "ended"
+                elif not isinstance(ev, h11.Response):
+                    return got, "closed"
+    except (h11.ProtocolError, ConnectionError, OSError):
+        return got, "closed"
+    finally:
+        writer.close()
+    return got, "ok"
+
+
+def _run_stream(echo_port: int, kind: str | None, turns: list[bytes],
+                targeted: bool = False) -> tuple[list[bytes], str, list[dict[str, Any]], FaultProxy]:
+    async def go() -> tuple[list[bytes], str, list[dict[str, Any]], FaultProxy]:
+        async with httpx.AsyncClient() as c:
+            before = len((await c.get(f"http://127.0.0.1:{echo_port}/log")).json())
+        if targeted:
+            policy = FaultPolicy(seed=1, probability=0.0, targeted_probability=1.0, max_delay_s=0.2)
+        else:
+            policy = FaultPolicy(seed=1, probability=1.0 if kind else 0.0,
+                                 kinds=(kind,) if kind else ("drop_request",), max_delay_s=0.2)
+        proxy = FaultProxy(echo_port, policy, Clock())
+        await proxy.start()
+        got, how = await _stream(proxy.port, turns)
+        await asyncio.sleep(0.4)  # let a duplicate land
+        await proxy.stop()
+        async with httpx.AsyncClient() as c:
+            log = (await c.get(f"http://127.0.0.1:{echo_port}/log")).json()[before:]
+        return got, how, log, proxy
+
+    return asyncio.run(go())
+
+
+TWO_TURNS = [_turn("inv_s", 0), _turn("inv_s", 1, "end")]
+
+
+def test_stream_relays_turn_by_turn(echo_port: int) -> None:
+    got, how, log, proxy = _run_stream(echo_port, None, TWO_TURNS)
+    assert how == "ok" and len(got) == 2
+    assert b'"suspension"' in got[0]
+    assert b'"end"' in got[1]
+    assert [(e["path"], e["chunked"], e["turns"]) for e in log] == [("/invoke/Stream/h", True, 2)]
+    assert [(e["mode"], e["turn"], e["attempt_id"]) for e in proxy.exchanges] == [
+        ("stream", 0, "att_0"), ("stream", 1, "att_1")]
+    assert all(e["t_end"] is not None and e["owner"] == "p9" for e in proxy.exchanges)
+    assert proxy.exchanges[1]["completions"] == {"p9#0": {"value": {"exec": 1}}}
+    assert proxy.exchanges[0]["response"] == "suspension" and proxy.streams == 1
+
+
+@pytest.mark.parametrize("kind", ["drop_request", "reset_request"])
+def test_stream_turn_never_arrives_whole(echo_port: int, kind: str) -> None:
+    got, how, log, proxy = _run_stream(echo_port, kind, TWO_TURNS)
+    assert got == [] and how == "closed"
+    assert all(e["turns"] == 0 for e in log)
+    assert proxy.mode_faults["stream"][kind] == 1 and proxy.mode_faults["request_response"][kind] == 0
+
+
+def test_stream_truncated_turn_ends_the_request_body_mid_frame(echo_port: int) -> None:
+    got, how, log, proxy = _run_stream(echo_port, "truncate_request", TWO_TURNS)
+    assert log[0]["complete"] and log[0]["turns"] == 0  # the SDK saw a body that ends in a turn
+    assert len(got) == 1 and b'"error"' in got[0] and how != "ok"
+    assert proxy.mode_faults["stream"]["truncate_request"] == 1
+
+
+def test_stream_duplicate_turn_goes_out_again_on_its_own_exchange(echo_port: int) -> None:
+    got, how, log, proxy = _run_stream(echo_port, "duplicate_request", TWO_TURNS)
+    assert how == "ok" and len(got) == 2
+    assert sorted(e["chunked"] for e in log) == [False, False, True]  # the stream + 2 copies
+    copies = [e for e in proxy.exchanges if e.get("duplicate_of")]
+    assert len(copies) == 2 and all(e["mode"] == "request_response" for e in copies)
+
+
+@pytest.mark.parametrize("kind", ["delay_request", "delay_response"])
+def test_stream_delays_keep_the_content(echo_port: int, kind: str) -> None:
+    got, how, _log, proxy = _run_stream(echo_port, kind, TWO_TURNS)
+    assert how == "ok" and len(got) == 2
+    assert proxy.mode_faults["stream"][kind] == 2
+
+
+@pytest.mark.parametrize("kind", ["drop_response", "reset_response"])
+def test_stream_answer_lost_after_the_sdk_ran_the_turn(echo_port: int, kind: str) -> None:
+    got, how, log, _ = _run_stream(echo_port, kind, TWO_TURNS)
+    assert got == [] and how == "closed"
+    assert log[0]["turns"] == 1
+
+
+def test_stream_truncated_answer_ends_cleanly_mid_frame(echo_port: int) -> None:
+    got, how, log, _ = _run_stream(echo_port, "truncate_response", TWO_TURNS)
+    assert got == [] and how == "ended"
+    assert log[0]["turns"] == 1
+
+
+@pytest.mark.parametrize("answer,kind", [("suspension", "lose_run_proposal")])
+def test_stream_targeted_loss(echo_port: int, answer: str, kind: str) -> None:
+    got, how, _, proxy = _run_stream(echo_port, None, [_turn("inv_t", 0, answer)], targeted=True)
+    assert got == [] and how == "closed"
+    assert proxy.mode_faults["stream"][kind] == 1
+
+
+def test_prelude_runs_in_each_mode() -> None:
+    policy = FaultPolicy(seed=3, probability=0.01)
+    menu = [k for k in FAULT_KINDS if k not in ("lose_run_proposal", "lose_suspension")]
+    rr = [policy.decide(n, "request_response")[0] for n in range(len(menu))]
+    stream = [policy.decide(100 + n, "stream")[0] for n in range(len(menu))]
+    assert sorted(k for k in rr if k) == sorted(menu) == sorted(k for k in stream if k)
