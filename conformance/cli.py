@@ -37,7 +37,10 @@ console = Console(stderr=True)
 
 #: the bound (WIRE-STREAM-11) the kit gives the reference services it starts for the SDK half
 SDK_STREAM_IDLE_S = 4.0
-SDK_STREAM_ENV = {"DURABLE_CONFORMANCE_STREAM_IDLE_S": str(SDK_STREAM_IDLE_S)}
+#: the session age bound (WIRE-WARM-2) the kit gives them
+SDK_SESSION_IDLE_S = 6.0
+SDK_STREAM_ENV = {"DURABLE_CONFORMANCE_STREAM_IDLE_S": str(SDK_STREAM_IDLE_S),
+                  "DURABLE_CONFORMANCE_SESSION_IDLE_S": str(SDK_SESSION_IDLE_S)}
 
 _COLORS = {"PASS": "green", "NON-STRICT": "yellow", "FAIL": "red", "UNIMPLEMENTED": "blue", "SKIPPED": "dim"}
 
@@ -86,7 +89,7 @@ def _sdk_half(progress: Progress, only: list[str]) -> list[CaseResult]:
     n = len(_sdk_selected(only))
     task = progress.add_task("", total=n, label="[bold]reference_sdk[/] sdk")
     with started_services("conformance.services.reference", SDK_STREAM_ENV) as url:
-        out = asyncio.run(run_sdk_cases(url, only, stream_idle_s=SDK_STREAM_IDLE_S))
+        out = asyncio.run(run_sdk_cases(url, only, stream_idle_s=SDK_STREAM_IDLE_S, session_idle_s=SDK_SESSION_IDLE_S))
     progress.update(task, completed=n, description=" ".join(
         f"[{_COLORS[k]}]{k}:{v}[/]" for k, v in summarize(out).items() if v))
     return out
@@ -248,6 +251,9 @@ def sdk(
     stream_idle_bound: Annotated[float | None, typer.Option(
         help="seconds the endpoint waits for a next turn after a suspension before it ends a stream "
              "(WIRE-STREAM-11); without it SDK-109 is SKIPPED for an --endpoint")] = None,
+    session_idle_bound: Annotated[float | None, typer.Option(
+        help="seconds after which the endpoint drops a held session (WIRE-WARM-2); without it SDK-036 is "
+             "SKIPPED for an --endpoint")] = None,
 ) -> None:
     """SDK half: the kit acts as the server and drives an SDK endpoint with hand-written journals."""
     from .sdk.cases import all_sdk_cases
@@ -256,8 +262,9 @@ def sdk(
     with contextlib.ExitStack() as stack:
         if endpoint is None:
             endpoint = stack.enter_context(started_services("conformance.services.reference", SDK_STREAM_ENV))
-            stream_idle_bound = SDK_STREAM_IDLE_S
-        results = asyncio.run(run_sdk_cases(endpoint.rstrip("/"), only or [], stream_idle_s=stream_idle_bound))
+            stream_idle_bound, session_idle_bound = SDK_STREAM_IDLE_S, SDK_SESSION_IDLE_S
+        results = asyncio.run(run_sdk_cases(endpoint.rstrip("/"), only or [], stream_idle_s=stream_idle_bound,
+                                            session_idle_s=session_idle_bound))
     table = Table(title=f"SDK conformance: {endpoint}")
     for col in ("case", "verdict", "message"):
         table.add_column(col)

@@ -28,7 +28,8 @@ async def same_key_same_id(t: CaseContext) -> None:
     t.must_eq(r2.headers.get("x-restate-id"), r1.headers.get("x-restate-id"), "invocation id of the repeat")
 
 
-@case("IDM-003", "a repeated idempotent send answers PreviouslyAccepted with the same id", requirements=["ING-IDEMP-3"])
+@case("IDM-003", "a repeated idempotent send answers PreviouslyAccepted with the same id",
+      requirements=["ING-IDEMP-3", "ING-SEND-3"])
 async def send_previously_accepted(t: CaseContext) -> None:
     key, ik = t.uid(), t.uid("ik")
     r1 = await t.send("Counter", "add", 1, key=key, idempotency_key=ik)

@@ -151,3 +151,41 @@ async def rfc3339_times(t: CaseContext) -> None:
     created = datetime.fromisoformat(str(stamps["created_at"]).replace("Z", "+00:00")).timestamp()
     t.must(before - 120 <= created <= time.time() + 120,
            f"created_at {stamps['created_at']} is not the time of the request (UTC) within two minutes")
+
+
+@case("ADM-022", "admin answers with a body are application/json and validate against their schemas",
+      requirements=["ADM-GEN-1", "ADM-GEN-2"],
+      capabilities=["admin.get_invocation", "admin.state", "admin.list_invocations", "admin.kill"])
+async def admin_schemas(t: CaseContext) -> None:
+    from durable.protocol.schemas import SchemaValidationError, validate_body
+
+    key = t.uid()
+    await t.call_ok("Counter", "add", 1, key=key)
+    inv = await t.send_ok("Interpreter", "run", {"commands": [{"op": "sleep", "ms": 60000}]}, key=t.uid())
+    deps = await t.admin_get("/deployments")
+    items = deps.json().get("deployments") if deps.status_code == 200 and isinstance(deps.json(), dict) else None
+    t.must(isinstance(items, list) and items, f"GET /deployments: {deps.status_code} {deps.text[:200]}")
+    assert isinstance(items, list)
+    await asyncio.sleep(0.3)
+    checks = [
+        ("GET /health", await t.admin_get("/health"), "admin/health-response"),
+        ("GET /deployments", deps, "admin/deployment-list"),
+        ("GET /deployments/{id}", await t.admin_get(f"/deployments/{items[0].get('id')}"), "admin/deployment"),
+        ("GET /services", await t.admin_get("/services"), "admin/service-list"),
+        ("GET /services/Counter", await t.admin_get("/services/Counter"), "admin/service"),
+        ("GET /services/Counter/state/{key}", await t.admin_get(f"/services/Counter/state/{key}"),
+         "admin/state-response"),
+        ("GET /invocations?service=Counter", await t.admin_get("/invocations?service=Counter&limit=5"),
+         "admin/invocation-list"),
+        ("GET /invocations/{id}", await t.admin_get(f"/invocations/{inv}"), "admin/invocation"),
+        ("PATCH /invocations/{id}/kill", await t.kill(inv), "admin/kill-response"),
+        ("GET /services/NoSuchService (404)", await t.admin_get("/services/NoSuchService"), "error"),
+    ]
+    for what, r, schema in checks:
+        ct = r.headers.get("content-type", "").split(";")[0].strip().lower()
+        t.must_eq(ct, "application/json", f"content-type of {what} ({r.status_code})")
+        try:
+            validate_body(schema, r.json())
+        except (SchemaValidationError, ValueError) as exc:
+            errors = getattr(exc, "errors", [str(exc)])
+            raise t.fail(f"{what} ({r.status_code}) breaks schemas/{schema}.json: {errors[:3]}") from exc

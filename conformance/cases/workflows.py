@@ -24,7 +24,7 @@ async def once(t: CaseContext) -> None:
 
 
 @case("WF-002", "a duplicate send of a workflow's run answers PreviouslyAccepted with the same id",
-      requirements=["ING-WF-2"], capabilities=WF)
+      requirements=["ING-WF-2", "ING-SEND-3"], capabilities=WF)
 async def send_twice(t: CaseContext) -> None:
     key = t.uid()
     r1 = await t.send("BlockAndWaitWorkflow", "run", "a", key=key)

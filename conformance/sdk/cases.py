@@ -272,6 +272,35 @@ async def blocked_before_recorded_command(t: SdkContext) -> None:
     t.must(not ans.commands, f"commands were written: {ans.commands}")
 
 
+@sdk_case("SDK-036", "a held session is dropped once it is older than the SDK's bound", requirements=["WIRE-WARM-2"],
+          timeout_s=60)
+async def session_age_bound(t: SdkContext) -> None:
+    bound = t.session_idle_s
+    if bound is None:
+        raise t.skip("the endpoint's bound on the age of a held session is not known to the kit; start it with a short "
+                     "one and pass it (durable conformance sdk --session-idle-bound SECONDS)")
+    journal = [inp(prog({"op": "run", "value": 1}))]
+
+    async def suspend(inv: str, attempt: str) -> list[dict[str, Any]]:
+        ans = await t.invoke("Interpreter", "run", journal, key="k", state={}, invocation_id=inv, attempt_id=attempt)
+        t.must_eq([f.get("type") for f in ans.frames], ["run", "propose_run_completion", "suspension"], "frames")
+        run = {k: v for k, v in ans.frames[0].items() if k != "index"}
+        return [*journal, run, {"type": "completion", "completion_id": run["completion_id"], "value": 1}]
+
+    control_inv = f"inv_sdkagecontrol{t.uid('')[1:]}"
+    control = await suspend(control_inv, "c1")
+    ans = await t.invoke("Interpreter", "run", control, key="k", invocation_id=control_inv, resume_from=2,
+                         resume_attempt_id="c1")
+    if [f.get("type") for f in ans.frames] == ["resume_miss"]:
+        raise t.skip("the SDK keeps no sessions (an immediate warm resume misses), so WIRE-WARM-2 does not apply")
+    old_inv = f"inv_sdkageold{t.uid('')[1:]}"
+    old = await suspend(old_inv, "o1")
+    await asyncio.sleep(bound + 2.0)
+    ans = await t.invoke("Interpreter", "run", old, key="k", invocation_id=old_inv, resume_from=2, resume_attempt_id="o1")
+    t.must_eq([f.get("type") for f in ans.frames], ["resume_miss"],
+              f"a warm resume of a session held {bound + 2.0:g}s with an age bound of {bound:g}s (WIRE-WARM-2)")
+
+
 # ---------------------------------------------------------------- suspension, combinators, cancel
 
 
@@ -336,7 +365,8 @@ async def terminal(t: SdkContext) -> None:
     t.must_eq(ans.frames[0].get("failure", {}).get("code"), 418, "failure code")
 
 
-@sdk_case("SDK-051", "any other error ends the attempt with error, never with output", requirements=["JRN-FAIL-3"])
+@sdk_case("SDK-051", "any other error ends the attempt with error, never with output",
+          requirements=["JRN-FAIL-3", "ERR-GEN-3"])
 async def retryable(t: SdkContext) -> None:
     ans = await t.invoke("Failing", "failingCallWithEventualSuccess", [inp()], key=t.uid(), state={})
     t.must_eq(ans.terminator.get("type"), "error", "terminator")

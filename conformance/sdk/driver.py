@@ -84,6 +84,8 @@ def check_frame(ctx: CaseContext, line: bytes, n: int) -> dict[str, Any]:
     ctx.must(not errors, f"frame {n} ({obj.get('type')}) breaks its schema: {'; '.join(errors[:3])}")
     ctx.must(obj.get("type") not in ("input", "start", "completion", "signal"),
              f"the SDK sent a {obj.get('type')} frame (WIRE-RESP-3, WIRE-RESP-4)")
+    codes = [obj.get("code"), (obj.get("failure") or {}).get("code") if isinstance(obj.get("failure"), dict) else None]
+    ctx.must(599 not in codes, f"{obj.get('type')} carries code 599 (SUSPENDED is internal to an SDK, ERR-GEN-3)")
     nulls = [k for k, v in obj.items() if v is None and k != "value"]
     ctx.must(not nulls, f"{obj.get('type')} sends optional field(s) {nulls} as null (WIRE-MSG-6)")
     return dict(obj)
@@ -93,6 +95,9 @@ class SdkContext(CaseContext):
     #: the SDK's bound on the wait for the next turn after a suspension (WIRE-STREAM-11), when the
     #: endpoint was configured with a known one (``durable conformance sdk --stream-idle-bound``)
     stream_idle_s: float | None = None
+    #: the SDK's bound on the age of a held session (WIRE-WARM-2), when the kit knows it
+    #: (``durable conformance sdk --session-idle-bound``)
+    session_idle_s: float | None = None
 
     @property
     def endpoint(self) -> str:

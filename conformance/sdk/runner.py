@@ -14,8 +14,9 @@ from .driver import SdkContext
 
 
 async def run_sdk_cases(endpoint: str, patterns: list[str], concurrency: int = 8,
-                        stream_idle_s: float | None = None) -> list[CaseResult]:
-    """``stream_idle_s``: the endpoint's bound on the wait for a next turn (WIRE-STREAM-11), if known."""
+                        stream_idle_s: float | None = None, session_idle_s: float | None = None) -> list[CaseResult]:
+    """``stream_idle_s``: the endpoint's bound on the wait for a next turn (WIRE-STREAM-11), and
+    ``session_idle_s``: its bound on the age of a held session (WIRE-WARM-2), if known."""
     cases = [c for c in all_sdk_cases()
              if not patterns or any(fnmatch.fnmatchcase(c.id, p) or any(fnmatch.fnmatchcase(r, p) for r in c.requirements)
                                     for p in patterns)]
@@ -29,6 +30,7 @@ async def run_sdk_cases(endpoint: str, patterns: list[str], concurrency: int = 8
         async with sem:
             ctx = SdkContext(target, Mode.SDK, case.strength)
             ctx.stream_idle_s = stream_idle_s
+            ctx.session_idle_s = session_idle_s
             started = time.monotonic()
             verdict, message = Verdict.PASS, ""
             try:

@@ -16,7 +16,8 @@ SDK or the platform in front of it could:
 - ``stream_only``: request/response (content-length) exchanges are refused;
 - ``any_version``: the protocol version of a streaming request is not checked;
 - ``bad_versions``: the manifest declares ``minProtocolVersion`` 2 and ``maxProtocolVersion`` 1;
-- ``suspend_on_mismatch``: a journal mismatch (570) is answered with a suspension instead.
+- ``suspend_on_mismatch``: a journal mismatch (570) is answered with a suspension instead;
+- ``code_599``: retryable errors go on the wire with the internal code 599 (SUSPENDED).
 
 :func:`serve_sdk` serves one on a free loopback port (hypercorn) for the duration of a block.
 """
@@ -41,7 +42,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 BUGS = ("buffering", "per_turn", "trailing_end", "resume_rewrite", "late_sessions", "split_chunks", "stream_only",
-        "any_version", "bad_versions", "suspend_on_mismatch")
+        "any_version", "bad_versions", "suspend_on_mismatch", "code_599")
 
 
 def reference_app(**options: Any) -> Any:
@@ -113,6 +114,14 @@ def broken(app: Any, bug: str) -> App:
             return
         if not _is_invoke(scope) or bug == "bad_versions":
             await app(scope, receive, send)
+            return
+        if bug == "code_599":
+            async def send_599(msg: Message) -> None:
+                if msg["type"] == "http.response.body" and b'"type":"error","code":500' in msg.get("body", b""):
+                    msg = {**msg, "body": msg["body"].replace(b'"type":"error","code":500', b'"type":"error","code":599')}
+                await send(msg)
+
+            await app(scope, receive, send_599)
             return
         if bug == "suspend_on_mismatch":
             suspension = b'{"type":"suspension","awaiting":{"combinator":"first_completed","completion_ids":[1]}}\n'

@@ -1226,3 +1226,27 @@ async def admin_journal(ctx: CaseContext) -> None:
         ctx.must_eq(run.get("name"), "step-a", "name of the run item")
         ctx.must_eq(run.get("entry"), run_cmd(1, 1, "step-a"), "wire entry of the run item")
         ctx.must_eq((run.get("completed"), run.get("result")), (True, {"value": {"r": 1}}), "run completion")
+
+
+@wire("WIRE-S-094", "a refused registration's error says what was wrong and carries no additional header value",
+      ["ERR-GEN-5", "DISC-REQ-5", "ADM-GEN-2"])
+async def refusal_message(ctx: CaseContext) -> None:
+    secrets = {"authorization": "Bearer s3cr3t-t0k3n-0451", "x-api-key": "k3y-v4lue-9981"}
+    name = ScriptedSdk.name()
+    sdk = ScriptedSdk(ctx, [service(name, ["run"])],
+                      discover_reply=Reply(b'{"code":503,"message":"warming up"}', 503, "application/json"))
+    async with sdk:
+        closed = sdk.url.replace(f":{sdk.port}", ":9")  # discard port: nothing listens there
+        for what, uri in (("a deployment answering 503", sdk.url), ("an unreachable deployment", closed)):
+            r = await ctx.admin_post("/deployments", {"uri": uri, "additional_headers": secrets})
+            ctx.must(400 <= r.status_code < 600 and r.status_code != 201,
+                     f"registering {what}: {r.status_code} {r.text[:200]}")
+            ctx.must(all(v not in r.text and v.split()[-1] not in r.text for v in secrets.values()),
+                     f"the answer to registering {what} carries an additional header's value: {r.text[:300]}")
+            body = r.json() if r.content else {}
+            msg = body.get("message") if isinstance(body, dict) else None
+            ctx.must(isinstance(msg, str) and len(msg.split()) >= 3,
+                     f"the error message for {what} is not a sentence: {msg!r}")
+            ctx.must_eq(body.get("code"), r.status_code, f"error code for {what} (ADM-GEN-2)")
+        ctx.must(sdk.discovers and sdk.discovers[0].headers.get("x-api-key") == secrets["x-api-key"],
+                 "the discovery request did not carry the additional headers")

@@ -19,6 +19,7 @@ import pytest
 
 import reference_server.core.model as model_mod
 import reference_server.http.admin as admin_mod
+import reference_server.runtime as runtime_mod
 from conformance.model import CaseResult, Mode, Verdict
 from conformance.registry import select
 from conformance.runner import run_cases
@@ -28,9 +29,10 @@ from reference_server.http.ingress import Ingress
 from reference_server.server import Server
 
 from .test_streaming import run_sdk, verdicts
+from .test_wire import run_wire
 
-SERVER_CASES = ["ING-034", "ADM-021"]
-SDK_CASES = ["SDK-009", "SDK-035"]
+SERVER_CASES = ["ING-034", "ADM-021", "ADM-022"]
+SDK_CASES = ["SDK-009", "SDK-035", "SDK-036", "SDK-051"]
 
 
 def run_stack(tmp: Path, ids: list[str], bug: Callable[[], Any] | None = None) -> dict[str, CaseResult]:
@@ -56,8 +58,10 @@ def run_stack(tmp: Path, ids: list[str], bug: Callable[[], Any] | None = None) -
 def test_reference_passes_the_coverage_cases(tmp_path: Path) -> None:
     results = run_stack(tmp_path, SERVER_CASES)
     verdicts(results, SERVER_CASES, Verdict.PASS)
-    results = run_sdk(reference_app(), SDK_CASES)
+    results = run_sdk(reference_app(session_idle_seconds=2.0), SDK_CASES, session_idle_s=2.0)
     verdicts(results, SDK_CASES, Verdict.PASS)
+    results = run_wire(tmp_path / "wire", ["WIRE-S-094"])
+    verdicts(results, ["WIRE-S-094"], Verdict.PASS)
 
 
 @pytest.mark.timeout(120)
@@ -97,3 +101,46 @@ def test_bad_version_range_is_caught() -> None:
 def test_suspending_instead_of_a_mismatch_is_caught() -> None:
     results = run_sdk(broken(reference_app(), "suspend_on_mismatch"), ["SDK-035", "SDK-030"])
     verdicts(results, ["SDK-035", "SDK-030"], Verdict.FAIL)
+
+
+@pytest.mark.timeout(120)
+def test_sessions_kept_past_their_bound_are_caught() -> None:
+    results = run_sdk(reference_app(session_idle_seconds=300.0), ["SDK-036"], session_idle_s=2.0)
+    verdicts(results, ["SDK-036"], Verdict.FAIL)
+    results = run_sdk(reference_app(), ["SDK-036"])
+    verdicts(results, ["SDK-036"], Verdict.SKIPPED)
+
+
+@pytest.mark.timeout(120)
+def test_code_599_on_the_wire_is_caught() -> None:
+    results = run_sdk(broken(reference_app(), "code_599"), ["SDK-051"])
+    verdicts(results, ["SDK-051"], Verdict.FAIL)
+    assert "ERR-GEN-3" in results["SDK-051"].message
+
+
+@pytest.mark.timeout(120)
+def test_admin_body_breaking_its_schema_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    orig = model_mod.Inv.summary
+
+    def summary(self: Any) -> Any:
+        out = dict(orig(self))
+        out.pop("status", None)  # the bug: a required field missing
+        return out
+
+    results = run_stack(tmp_path, ["ADM-022"], bug=lambda: monkeypatch.setattr(model_mod.Inv, "summary", summary))
+    verdicts(results, ["ADM-022"], Verdict.FAIL)
+
+
+@pytest.mark.timeout(120)
+def test_header_values_in_error_messages_are_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    orig = runtime_mod.discover  # type: ignore[attr-defined]
+
+    async def discover(client: Any, uri: str, headers: dict[str, str]) -> Any:
+        try:
+            return await orig(client, uri, headers)
+        except runtime_mod.DiscoveryError as exc:  # the bug: the request's headers in the message
+            raise runtime_mod.DiscoveryError(f"{exc} (sent headers {headers})") from exc
+
+    monkeypatch.setattr(runtime_mod, "discover", discover)
+    results = run_wire(tmp_path, ["WIRE-S-094"])
+    verdicts(results, ["WIRE-S-094"], Verdict.FAIL)

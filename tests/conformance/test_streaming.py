@@ -35,10 +35,12 @@ from .test_wire import run_wire
 STREAM_SDK = "SDK-1[01]?"
 
 
-def run_sdk(app: Any, patterns: list[str], stream_idle_s: float | None = None) -> dict[str, CaseResult]:
+def run_sdk(app: Any, patterns: list[str], stream_idle_s: float | None = None,
+            session_idle_s: float | None = None) -> dict[str, CaseResult]:
     async def main() -> list[CaseResult]:
         async with serve_sdk(app) as url:
-            return await run_sdk_cases(url, patterns, concurrency=16, stream_idle_s=stream_idle_s)
+            return await run_sdk_cases(url, patterns, concurrency=16, stream_idle_s=stream_idle_s,
+                                       session_idle_s=session_idle_s)
 
     return {r.case.id: r for r in asyncio.run(main())}
 
