@@ -46,6 +46,8 @@ from .service import AnyService, HandlerSpec
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_FRAME_BYTES = 32 * 1024 * 1024
+#: after a final terminator, how long to wait for the end of the request body (WIRE-STREAM-9)
+DRAIN_SECONDS = 1.0
 SERVER_HEADER = "reference_sdk/0.1"
 PROTOCOL_MODES = ("BIDI_STREAM", "REQUEST_RESPONSE")
 #: restate-sdk's ``app(protocol=...)`` values
@@ -221,6 +223,7 @@ class App:
         reader = _TurnReader(receive, self.stream_idle_seconds)
         started = False
         held: str | None = None  # the invocation whose session the last turn suspended
+        final = False  # the last turn ended with a terminator other than suspension
         try:
             while True:
                 out: list[Message]
@@ -249,8 +252,14 @@ class App:
                 # WIRE-STREAM-8/15: the turn's response in one chunk, without waiting for the body's end
                 await send({"type": "http.response.body", "body": encode_frames(out), "more_body": True})
                 if not isinstance(out[-1], SuspensionMessage):
+                    final = True
                     break  # WIRE-STREAM-9: nothing more after end, error or resume_miss
                 held = start.invocation_id
+            if final:
+                # The server ends the request body as soon as it has read such a terminator
+                # (WIRE-STREAM-7); waiting briefly for that before ending the response lets the
+                # HTTP/1.1 server see both messages complete and keep the connection alive.
+                await reader.drain(min(DRAIN_SECONDS, self.stream_idle_seconds))
         except _Disconnected:
             return
         if not started:  # ended before a turn: never (EOF gives an error turn), but stay safe
@@ -437,6 +446,18 @@ class _TurnReader:
             if len(self.buf) > MAX_FRAME_BYTES:
                 raise ProtocolViolation("frame exceeds the maximum size")
             await self._more(bounded)
+
+    async def drain(self, seconds: float) -> None:
+        """Read (and drop) the rest of the request body for at most ``seconds``."""
+        try:
+            async with asyncio.timeout(seconds):
+                for _ in range(100_000):
+                    if self.eof:
+                        return
+                    self.buf.clear()
+                    await self._more(bounded=False)
+        except TimeoutError:
+            return
 
     async def turn(self) -> tuple[StartMessage, list[Entry]] | None:
         """The next turn, or None when the request body ended where a turn may begin."""

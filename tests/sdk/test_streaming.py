@@ -96,7 +96,10 @@ class Stream:
                 return []
         raise AssertionError("too many response chunks")
 
-    async def end(self) -> None:
+    async def end(self, *, eof: bool = True) -> None:
+        """The server ends the request body (WIRE-STREAM-7); the response then ends, empty."""
+        if eof:
+            self.write(b"", more=False)
         assert await self.read_turn() == [] and self.ended
         await self.task
 
@@ -136,7 +139,8 @@ async def test_turns_on_one_stream_continue_the_session() -> None:
     t3 = await s.read_turn()
     assert [type(m) for m in t3] == [OutputCommand, EndMessage]
     assert isinstance(t3[0], OutputCommand) and t3[0].result == Value(50)
-    await s.end()  # WIRE-STREAM-9: the response ends after `end`, the request body still open
+    assert s.outbox.empty() and not s.ended  # nothing after the terminator (WIRE-STREAM-9)
+    await s.end()
     assert app.exchanges == 1 and app.turns == 3
     assert app.runs == [1, 2]  # type: ignore[attr-defined]
 
@@ -204,7 +208,7 @@ async def test_silence_after_a_suspension_ends_the_response() -> None:
     s = Stream(app)
     s.write(first_turn())
     assert isinstance((await s.read_turn())[-1], SuspensionMessage)
-    await s.end()  # nothing was written: the bound ended the response
+    await s.end(eof=False)  # nothing was written: the bound ended the response
     assert len(app.sessions) == 1
 
 
@@ -221,3 +225,17 @@ async def test_request_response_body_is_one_turn() -> None:
     out = await s.read_turn()
     assert isinstance(out[-1], ErrorMessage) and out[-1].code == 571
     await s.end()
+
+
+@sync
+async def test_response_ends_after_a_final_terminator_even_if_the_body_stays_open() -> None:
+    """WIRE-STREAM-9: a bounded wait for the end of the request body, then the response ends."""
+    app = make_app()
+    s = Stream(app)
+    s.write(first_turn())
+    assert isinstance((await s.read_turn())[-1], SuspensionMessage)
+    s.write(resume("a2", "a1", 2, 1, 5))
+    assert isinstance((await s.read_turn())[-1], SuspensionMessage)
+    s.write(resume("a3", "a2", 4, 2, 50))
+    assert isinstance((await s.read_turn())[-1], EndMessage)
+    await s.end(eof=False)  # the test never ends the request body
