@@ -36,7 +36,7 @@ app = typer.Typer(no_args_is_help=True, help="The conformance kit: server half (
 console = Console(stderr=True)
 
 #: the bound (WIRE-STREAM-11) the kit gives the reference services it starts for the SDK half
-SDK_STREAM_IDLE_S = 4.0
+SDK_STREAM_IDLE_S = 10.0
 #: the session age bound (WIRE-WARM-2) the kit gives them
 SDK_SESSION_IDLE_S = 6.0
 SDK_STREAM_ENV = {"DURABLE_CONFORMANCE_STREAM_IDLE_S": str(SDK_STREAM_IDLE_S),

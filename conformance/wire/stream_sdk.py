@@ -187,11 +187,13 @@ class StreamingSdk(ScriptedSdk):
         if self._server is not None:
             self._server.close()
         for c in self._conns:
-            c.writer.close()
+            c.writer.transport.abort()  # reads end at once; the handlers return
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=3)
         for task in list(self._handlers):
             task.cancel()
         if self._handlers:
-            await asyncio.wait(list(self._handlers), timeout=5)
+            await asyncio.wait(list(self._handlers), timeout=3)
         self._server = None
 
     def turns_of(self, invocation_id: str) -> list[StreamReq]:
@@ -233,6 +235,8 @@ class StreamingSdk(ScriptedSdk):
                     return
                 conn.h.start_next_cycle()
         except (h11.ProtocolError, OSError, asyncio.IncompleteReadError):
+            return
+        except asyncio.CancelledError:  # shutdown: end quietly (asyncio logs a cancelled connection callback)
             return
         finally:
             self._changed.set()

@@ -216,14 +216,14 @@ def test_full_journal_turns_on_the_stream_are_caught(tmp_path: Path) -> None:
 
 @pytest.fixture
 def body_kept_open(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The request body ends 2.5 s late after a turn that ends the stream."""
+    """The request body ends 5 s late after a turn that ends the stream."""
     orig_finish = invoker_mod.Exchange.finish
 
     async def end_body(self: Any) -> None:
         return None
 
     async def finish(self: Any) -> None:
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(5.0)
         await orig_finish(self)
 
     monkeypatch.setattr(invoker_mod.Exchange, "_end_body", end_body)
