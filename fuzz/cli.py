@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         ingress: Annotated[str | None, typer.Option(help="Ingress URL of an implementation to test.")] = None,
         admin: Annotated[str | None, typer.Option(help="Admin URL of that implementation.")] = None,
         workdir: Annotated[Path | None, typer.Option(help="Data dir, logs and ledger (default: a temp dir).")] = None,
-        concurrency: Annotated[int, typer.Option(help="Programs in flight at once.")] = 24,
+        concurrency: Annotated[int, typer.Option(help="Programs in flight at once.")] = 128,
         liveness_bound: Annotated[float, typer.Option(help="Seconds after the final heal for every accepted invocation to complete.")] = 60.0,
         always_suspend: Annotated[bool, typer.Option(help="Start the embedded server in always-suspend mode.")] = False,
         process_faults: Annotated[bool, typer.Option(help="Kill/stop the server and SDK processes.")] = True,
@@ -79,11 +79,15 @@ def register(app: typer.Typer) -> None:
                  "and --admin-port appended); default: durable server.")] = None,
         server_log_level: Annotated[str, typer.Option(
             help="Log level of the embedded server (info: every request and failed attempt).")] = "warning",
+        keys_per_layer: Annotated[int, typer.Option(
+            help="Virtual-object keys per interpreter layer (0: twice the concurrency, at least "
+                 "64, so that about one program in two shares its key with another in flight).")] = 0,
         transport: Annotated[str, typer.Option(
             help="Transport mode of the embedded server: mixed (streaming or request/response, "
                  "seeded, at every restart), stream, request_response.")] = "mixed",
     ) -> None:
         """Fault-injection fuzzer: random programs under crashes and network faults."""
+        from .programs import GenConfig
         from .runner import RunConfig, involved_programs, run
 
         if (ingress is None) != (admin is None):
@@ -108,6 +112,7 @@ def register(app: typer.Typer) -> None:
                 fault_s=fault_seconds, heal_s=heal_seconds, proxy_probability=proxy_probability, server_log_level=server_log_level,
                 server_argv=shlex.split(server_cmd) if server_cmd else None,
                 progress=progress, transport=transport,
+                gen=GenConfig(keys_per_layer=keys_per_layer or max(64, 2 * concurrency)),
             )
 
         with _progress_display(duration) as show:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,16 +48,30 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class Standby:
+    """Start ``python -m module ARGS`` through a warm standby (:mod:`fuzz.standby`) that has
+    imported ``preload`` already; ``argv`` of the :class:`Proc` is then ``[python, -m, module,
+    *args]``."""
+
+    module: str
+    preload: tuple[str, ...] = ()
+
+
 class Proc:
     """A restartable subprocess listening on ``port``."""
 
     def __init__(self, name: str, argv: list[str], port: int, log: Path,
                  env: dict[str, str] | None = None, cwd: Path | None = None,
-                 extra_args: Callable[[int], list[str]] | None = None) -> None:
+                 extra_args: Callable[[int], list[str]] | None = None,
+                 standby: Standby | None = None) -> None:
         """``extra_args(n)``: arguments appended at the ``n``-th start (0, 1, ...)."""
         self.name = name
         self.argv = argv
         self.extra_args = extra_args
+        self.standby = standby
+        self._standby_proc: subprocess.Popen[bytes] | None = None
+        self.standby_starts = 0  # starts that adopted a warm standby
         self.port = port
         self.log_path = log
         self.env = {**os.environ, **(env or {})}
@@ -70,9 +86,48 @@ class Proc:
         self._log = self.log_path.open("ab")
         self._log.write(f"\n=== start {self.starts} {time.time():.3f} {' '.join(extra)} ===\n".encode())
         self._log.flush()
-        self.proc = subprocess.Popen([*self.argv, *extra], env=self.env, cwd=self.cwd, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = self._adopt_standby(extra)
+        if self.proc is None:
+            self.proc = subprocess.Popen([*self.argv, *extra], env=self.env, cwd=self.cwd,
+                                         stdout=self._log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         self.starts += 1
+        if self.standby is not None:
+            self._spawn_standby()  # for the next restart
+
+    def _spawn_standby(self) -> None:
+        assert self.standby is not None
+        with self.log_path.open("ab") as log:
+            self._standby_proc = subprocess.Popen(
+                [sys.executable, "-m", "fuzz.standby", self.standby.module, *self.standby.preload],
+                env=self.env, cwd=self.cwd, stdin=subprocess.PIPE, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _adopt_standby(self, extra: list[str]) -> subprocess.Popen[bytes] | None:
+        """Tell the warm standby to run (with the arguments of ``argv`` after the module)."""
+        proc, self._standby_proc = self._standby_proc, None
+        if proc is None or self.standby is None or proc.poll() is not None or proc.stdin is None:
+            return None
+        args = self.argv[self.argv.index(self.standby.module) + 1:] + extra
+        try:
+            proc.stdin.write(json.dumps(args).encode() + b"\n")
+            proc.stdin.flush()
+        except OSError:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return None
+        self.standby_starts += 1
+        return proc
+
+    def discard_standby(self) -> None:
+        """End the waiting standby (when the run is over)."""
+        proc, self._standby_proc = self._standby_proc, None
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                proc.wait(5)
 
     async def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
@@ -210,6 +265,11 @@ class Nemesis:
         self.skipped: Counter[str] = Counter()
         #: kills that waited for a restart to finish (later in their phase, or in the next one)
         self.deferred: Counter[str] = Counter()
+        #: seconds a process was down (kill to ready again: stop, downtime, start, readiness),
+        #: paused, or cut off by a partition
+        self.dead_time: defaultdict[str, float] = defaultdict(float)
+        #: how long each restart took (kill or term to ready again), per fault kind
+        self.restart_s: dict[str, list[float]] = {}
         self._pending: list[Action] = []
         self._resumes: list[asyncio.Future[None]] = []
         self._background: list[asyncio.Future[None]] = []
@@ -284,6 +344,7 @@ class Nemesis:
             if self.partition is not None:
                 self.log({"action": a.kind, "at": round(self.clock(), 3), "scheduled": a.at})
                 self.partition(a.param)  # heals by itself; the timeline moves on
+                self.dead_time["partitioned"] += a.param
                 self.done[a.kind] += 1
             return
         target = "server" if a.kind.endswith("server") else "sdk"
@@ -308,12 +369,17 @@ class Nemesis:
             self.done[a.kind] += 1
         elif a.kind.startswith("pause"):
             proc.pause()
+            self.dead_time[f"{proc.name}_paused"] += a.param
             self._resumes.append(asyncio.ensure_future(self._resume_later(proc, a.param)))
             self.done[a.kind] += 1
 
     async def _restart(self, proc: Proc, sig: int, a: Action) -> None:
+        t = time.monotonic()
         try:
             await proc.restart(sig, a.param)
+            took = time.monotonic() - t
+            self.dead_time[f"{proc.name}_down"] += took
+            self.restart_s.setdefault(a.kind, []).append(round(took, 3))
         except RuntimeError as exc:
             self.errors.append(f"{a.kind}: {exc}")
             with contextlib.suppress(Exception):

@@ -268,6 +268,7 @@ class FaultProxy:
         #: exchanges (RR) and turns (stream) seen per mode, faulty or not
         self.mode_turns: Counter[str] = Counter()
         self.streams = 0  # streaming exchanges relayed
+        self.held_s = 0.0  # seconds of injected delays and drop holds, summed
         self._n = 0
         self.partitioned_until = 0.0  # time.monotonic(); see partition()
         self.partitioned = 0  # requests lost to partitions
@@ -395,10 +396,12 @@ class FaultProxy:
                 raise _Abort(rst=False)
             if fault == "drop_request":
                 self._count(fault, RR)
+                self.held_s += delay
                 await asyncio.sleep(delay)
                 raise _Abort(rst=False)
             if fault == "delay_request":
                 self._count(fault, RR)
+                self.held_s += delay
                 await asyncio.sleep(delay)
             if fault == "duplicate_request":
                 self._count(fault, RR)
@@ -423,6 +426,7 @@ class FaultProxy:
                 raise _Abort(rst=False)
             if fault == "delay_response":
                 self._count(fault, RR)
+                self.held_s += delay
                 await asyncio.sleep(delay)
             if fault == "reset_response":
                 self._count(fault, RR)
@@ -811,11 +815,13 @@ class _StreamRelay:
             return
         if fault == "drop_request":
             p._count(fault, STREAM)
+            p.held_s += delay
             await asyncio.sleep(delay)
             self.abort(rst=False)
             return
         if fault == "delay_request":
             p._count(fault, STREAM)
+            p.held_s += delay
             await asyncio.sleep(delay)
             self._check()
         if fault == "duplicate_request":
@@ -919,6 +925,7 @@ class _StreamRelay:
             return
         if fault == "delay_response":
             p._count(fault, STREAM)
+            p.held_s += delay
             await asyncio.sleep(delay)
             self._check()
         if fault == "reset_response":

@@ -49,7 +49,7 @@ class RunConfig:
     ingress: str | None = None
     admin: str | None = None
     always_suspend: bool = False
-    concurrency: int = 24
+    concurrency: int = 128
     liveness_bound_s: float = 60.0
     proxy_probability: float = 0.15
     #: restrict the proxy's fault menu / the process-fault menu (None: everything applicable)
@@ -492,6 +492,12 @@ def _report(r: Run, nemesis: Nemesis, violations: list[dict[str, Any]],
         "requests_lost_to_partitions": r.stack.proxy.partitioned,
         "process_faults_skipped": dict(nemesis.skipped),
         "process_faults_deferred": dict(nemesis.deferred),
+        # where the workload could not progress (seconds, summed over the run): processes down
+        # or paused, partitions, and the holds the proxy injected (delays, dropped-request holds)
+        "dead_time_s": {**{k: round(v, 1) for k, v in sorted(nemesis.dead_time.items())},
+                        "proxy_holds": round(r.stack.proxy.held_s, 1)},
+        "restart_s": {k: {"n": len(v), "mean": round(sum(v) / len(v), 2), "max": max(v)}
+                      for k, v in sorted(nemesis.restart_s.items()) if v},
         "proxy_faults": sum(proxy_faults.values()),
         "client_faults": sum(client_faults.values()),
         "exchanges": len(r.stack.proxy.exchanges),

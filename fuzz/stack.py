@@ -28,7 +28,7 @@ import httpx
 
 from .clock import Clock
 from .ledger import Ledger
-from .nemesis import Proc
+from .nemesis import Proc, Standby
 from .programs import sub_rng
 from .proxy import FaultPolicy, FaultProxy
 
@@ -36,6 +36,12 @@ from .proxy import FaultPolicy, FaultProxy
 CLIENT_FAULTS: tuple[str, ...] = ("drop_request", "drop_response", "reset_response", "delay_response")
 
 ROOT = Path(__file__).resolve().parents[1]
+#: warm standbys (fuzz/standby.py): a restart after a kill does not pay for Python imports
+SERVER_STANDBY = Standby("reference_server", (
+    "reference_server.cli", "reference_server.server", "reference_server.runtime",
+    "reference_server.http.serve", "uvicorn", "uvloop", "httptools"))
+SDK_STANDBY = Standby("hypercorn", (
+    "hypercorn.run", "hypercorn.config", "hypercorn.asyncio", "hypercorn.asyncio.run", "fuzz.services.interpreter"))
 
 
 def free_port() -> int:
@@ -131,12 +137,14 @@ class Stack:
             [sys.executable, "-m", "hypercorn", "fuzz.services.interpreter:app",
              "--bind", f"127.0.0.1:{self.sdk_port}", "--workers", "0"],
             self.sdk_port, wd / "sdk.log", env={"FUZZ_LEDGER_URL": ledger_url}, cwd=ROOT,
+            standby=SDK_STANDBY,
         )
         self.sdk.start()
         proxy_url = await self.proxy.start()
         if self.embedded:
             ingress_port, admin_port = free_port(), free_port()
-            prefix = self.config.server_argv or [sys.executable, "-m", "durable.cli", "server"]
+            # ``python -m reference_server`` is ``durable server`` without the rest of the CLI
+            prefix = self.config.server_argv or [sys.executable, "-m", "reference_server"]
             argv = [*prefix, "--data-dir", str(wd / "data"),
                     "--ingress-port", str(ingress_port), "--admin-port", str(admin_port)]
             if self.config.always_suspend:
@@ -147,7 +155,8 @@ class Stack:
                 argv += ["--log-level", self.config.server_log_level, "--retry-max", "1s"]
             extra = self.transport_args if self.config.server_argv is None else None
             self.server = Proc("server", argv, admin_port, wd / "server.log", cwd=ROOT,
-                               extra_args=extra)
+                               extra_args=extra,
+                               standby=SERVER_STANDBY if self.config.server_argv is None else None)
             self.server.start()
             self.ingress = f"http://127.0.0.1:{ingress_port}"
             self.admin = f"http://127.0.0.1:{admin_port}"
@@ -179,6 +188,7 @@ class Stack:
     async def stop(self) -> None:
         for p in self.procs().values():
             await p.stop()
+            p.discard_standby()
         await self.proxy.stop()
         if self.client_proxy is not None:
             await self.client_proxy.stop()

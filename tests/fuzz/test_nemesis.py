@@ -89,3 +89,31 @@ def test_a_kill_waits_for_a_slow_restart_instead_of_being_skipped() -> None:
     assert len(timeline) == 4
     assert nem.done["kill_sdk"] == 4 and fake.restarts == 4
     assert nem.skipped["kill_sdk"] == 0 and nem.deferred["kill_sdk"] >= 1
+
+
+def test_restart_through_a_warm_standby(tmp_path: Path) -> None:
+    """With a standby, a restart adopts a process that imported the program already: a fresh
+    process (new pid) running the same command, on the same port."""
+    from fuzz.nemesis import Standby
+
+    from .conftest import ROOT
+
+    port = free_port()
+    proc = Proc("http", [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                port, tmp_path / "http.log", cwd=ROOT, standby=Standby("http.server", ("http.server",)))
+
+    async def go() -> None:
+        proc.start()  # no standby yet: a plain start, which spawns one for the next start
+        await proc.wait_ready()
+        assert proc.standby_starts == 0
+        pids = {proc.proc.pid if proc.proc else 0}
+        for _ in range(2):
+            await proc.restart(signal.SIGKILL)
+            assert proc.alive() and proc.proc is not None and port_open(port)
+            pids.add(proc.proc.pid)
+        assert proc.standby_starts == 2 and len(pids) == 3
+        await proc.stop()
+        proc.discard_standby()
+        assert not proc.alive()
+
+    asyncio.run(go())
