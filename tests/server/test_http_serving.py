@@ -73,6 +73,14 @@ def test_keep_alive_serves_requests_on_one_connection(server: ServerThread) -> N
             assert headers["content-type"] == "application/json"
 
 
+def test_store_reads_answer_on_this_loop(server: ServerThread) -> None:
+    """The store's reads go through an executor and back via the loop (call_soon_threadsafe)."""
+    with _connect(server.admin_url) as s:
+        s.sendall(b"GET /invocations HTTP/1.1\r\nhost: x\r\n\r\n")
+        status, _, body = _read_response(s, bytearray())
+        assert status == 200 and isinstance(json.loads(body), dict)
+
+
 def test_expect_100_continue_then_the_body(server: ServerThread) -> None:
     body = b'{"uri": "ftp://nowhere"}'
     with _connect(server.admin_url) as s:
