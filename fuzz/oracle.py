@@ -35,7 +35,12 @@ Checks (violation ``kind`` in brackets):
 * virtual-object exclusivity: the invocations of one key's exclusive handler never overlap
   (each starts after the previous one's last attempt) [``exclusivity``];
 * per-key order (JRN-SEND-3): the calls and (undelayed) sends one invocation addresses to one
-  key run in the order of its commands [``order``].
+  key run in the order of its commands [``order``];
+* an attempt reaches the SDK at most once: once the SDK ran and answered an attempt (the proxy
+  saw the answer, whatever it did with it then), the server never sends that same attempt again
+  — a transport failure is a failed attempt, retried as a new one (WIRE-HTTP-9, WIRE-REQ-6); a
+  copy the proxy made on purpose (``duplicate_request``) does not count
+  [``attempt_redelivered``].
 
 The oracle is pure (no I/O) so that it is unit-tested with synthetic histories, including the
 broken behaviours it exists to catch.
@@ -106,6 +111,7 @@ def check(history: History) -> list[dict[str, Any]]:
     violations += _check_timers(history.exchanges)
     violations += _check_exclusive(history.exchanges)
     violations += _check_order(history.programs, history.exchanges)
+    violations += _check_redelivery(history.exchanges)
     return violations
 
 
@@ -538,4 +544,26 @@ def _check_order(programs: list[Program], exchanges: list[dict[str, Any]]) -> li
                         out.append(_v("order", f"{p['id']} addressed {a} then {b} to key {key}, "
                                       f"but {b} started at {first[b]:.3f}s, before {a} finished "
                                       f"(last attempt {last[a]:.3f}s)", p["id"], key=key))
+    return out
+
+
+def _check_redelivery(exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An attempt the SDK ran and answered (the proxy saw its answer, whatever became of it
+    then) is never sent to the SDK again. Re-sending a request that may not have arrived (the
+    SDK never answered it) is not flagged."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    out = []
+    for ex in exchanges:
+        inv, att = ex.get("invocation_id"), ex.get("attempt_id")
+        if ex.get("duplicate_of") or not inv or not att:
+            continue
+        first = seen.get((inv, att))
+        if first is None:
+            seen[(inv, att)] = ex
+        elif first.get("response") is not None and first.get("fault") != "truncate_request":
+            out.append(_v("attempt_redelivered",
+                          f"attempt {att} of {inv} reached the SDK at {first['t_start']:.3f}s "
+                          f"(exchange {first['id']}, proxy fault {first.get('fault')}) and was "
+                          f"sent again at {ex['t_start']:.3f}s (exchange {ex['id']})",
+                          ex.get("owner"), invocation_id=inv))
     return out

@@ -298,3 +298,22 @@ def test_indeterminate_but_invoked_program_must_complete() -> None:
     assert check(h) == []
     b.exchange("p1", 1.0, 2.0)  # the server did invoke it: it must finish
     assert "lost_invocation" in kinds(check(h))
+
+
+def test_an_attempt_the_sdk_answered_is_never_sent_again() -> None:
+    """A transport failure after the SDK ran an attempt is a failed attempt (WIRE-HTTP-9): the
+    next try is a new attempt, not the same one sent again (a blind HTTP-client retry)."""
+    b = Builder(_sample())
+    h = b.build()
+    first = b.exchange("p0", 1.0, 1.1, inv="inv_r")
+    first.update(attempt_id="att_1", response="suspension", fault="lose_suspension")
+    again = b.exchange("p0", 1.2, 1.3, inv="inv_r")
+    again.update(attempt_id="att_1", response="resume_miss")
+    assert kinds(check(h)) == {"attempt_redelivered"}
+    again["attempt_id"] = "att_2"  # a new attempt: fine
+    assert check(h) == []
+    again.update(attempt_id="att_1", duplicate_of=first["id"])  # the proxy's own copy: fine
+    assert check(h) == []
+    again["duplicate_of"] = None
+    first.update(response=None, fault="drop_request")  # never reached the SDK: may be re-sent
+    assert check(h) == []
