@@ -280,7 +280,7 @@ class SqliteStore:
                     continue
                 try:
                     outcome: tuple[asyncio.Future[Any], Any, bool] = (fut, fn(conn), True)
-                except Exception as exc:
+                except BaseException as exc:  # whatever it is, the reader thread lives on
                     outcome = (fut, exc, False)
                 by_loop.setdefault(loop, []).append(outcome)
             self.reads += len(items)
