@@ -159,3 +159,61 @@ async def malformed_json_changes_nothing(t: CaseContext) -> None:
     r = await t.call("PromiseWorkflow", "run", {"await": []}, key=wf)
     t.must_eq((r.status_code, r.json() if r.content else None), (200, []),
               "a corrected run for the workflow key the refused request named (ING-WF-3)")
+
+
+@case("ING-035", "every path of the ingress table is served (POST on call and send paths)",
+      requirements=["ING-PATH-1", "ING-PATH-2"],
+      capabilities=["ingress.legacy_paths", "ingress.awakeables", "workflows"], timeout_s=60)
+async def every_path(t: CaseContext) -> None:
+    import json
+    from urllib.parse import quote
+
+    base = t.target.ingress
+    key, wf, ik, holder1, holder2 = t.uid(), t.uid(), t.uid("ik"), t.uid("h"), t.uid("h")
+
+    async def req(method: str, path: str, want: set[int], body: object = None, headers: dict[str, str] | None = None,
+                  value: object = ..., raw: bytes | None = None) -> httpx.Response:
+        content = raw if raw is not None else None if body is None else json.dumps(body).encode()
+        hs = dict(headers or {})
+        if content is not None:
+            hs.setdefault("content-type", "application/json")
+        r = await t.http.request(method, f"{base}{path}", content=content, headers=hs, timeout=20)
+        t.must(r.status_code in want, f"{method} {path}: expected {sorted(want)}, got {r.status_code} ({r.text[:200]})")
+        if value is not ...:
+            t.must_eq(r.json(), value, f"answer of {method} {path}")
+        return r
+
+    ok, accepted = {200}, {202}
+    await req("POST", "/restate/call/TestUtilsService/echo", ok, "a", value="a")
+    await req("POST", f"/restate/call/Counter/{key}/add", ok, 1)
+    sent = (await req("POST", "/restate/send/TestUtilsService/echo", accepted, "s", {"idempotency-key": ik})).json()
+    inv = quote(str(sent.get("invocationId")), safe="")
+    await req("POST", f"/restate/send/Counter/{key}/add", accepted, 1)
+    await req("POST", "/TestUtilsService/echo", ok, "b", value="b")
+    await req("POST", f"/Counter/{key}/add", ok, 1)
+    await req("POST", "/TestUtilsService/echo/send", accepted, "c")
+    await req("POST", f"/Counter/{key}/add/send", accepted, 1)
+    await req("GET", f"/restate/attach/{inv}", ok, value="s")
+    await req("GET", f"/restate/output/{inv}", ok, value="s")
+    target = {"target": "invocation", "invocationId": sent.get("invocationId")}
+    await req("POST", "/restate/attach", ok, target, value="s")
+    await req("POST", "/restate/output", ok, target, value="s")
+    await req("GET", f"/restate/invocation/{inv}/attach", ok, value="s")
+    await req("GET", f"/restate/invocation/{inv}/output", ok, value="s")
+    await req("GET", f"/restate/invocation/TestUtilsService/echo/{ik}/attach", ok, value="s")
+    await req("GET", f"/restate/invocation/TestUtilsService/echo/{ik}/output", ok, value="s")
+    await req("POST", f"/restate/call/PromiseWorkflow/{wf}/run", ok, {"await": []}, value=[])
+    await req("GET", f"/restate/workflow/PromiseWorkflow/{wf}/attach", ok, value=[])
+    await req("GET", f"/restate/workflow/PromiseWorkflow/{wf}/output", ok, value=[])
+    ik2 = t.uid("ik")
+    await req("POST", f"/restate/call/Counter/{key}/add", ok, 0, {"idempotency-key": ik2})
+    await req("GET", f"/restate/invocation/Counter/{key}/add/{ik2}/output", ok)
+    await t.send_ok("Interpreter", "run", {"commands": [{"op": "awakeable", "holder": holder1},
+                                                        {"op": "awakeable", "holder": holder2}]},
+                    key=t.uid(), idempotency_key=t.uid("ik"))
+    done = {200, 202, 204}
+    aid = quote(await t.wait_awakeable(holder1), safe="")
+    await req("POST", f"/restate/awakeables/{aid}/resolve", done, "r1")
+    aid = quote(await t.wait_awakeable(holder2), safe="")
+    await req("POST", f"/restate/awakeables/{aid}/reject", done, raw=b"nope", headers={"content-type": "text/plain"})
+    await req("GET", "/restate/health", ok)

@@ -144,3 +144,21 @@ def test_header_values_in_error_messages_are_caught(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(runtime_mod, "discover", discover)
     results = run_wire(tmp_path, ["WIRE-S-094"])
     verdicts(results, ["WIRE-S-094"], Verdict.FAIL)
+
+
+@pytest.mark.timeout(120)
+def test_every_path_passes_and_a_missing_path_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = run_stack(tmp_path / "ok", ["ING-035"])
+    verdicts(results, ["ING-035"], Verdict.PASS)
+    from reference_server.http.asgi import HttpError
+
+    orig = Ingress.__call__
+
+    async def call(self: Any, req: Any) -> Any:
+        if req.segments[:2] == ["restate", "workflow"]:  # the bug: the legacy workflow attach/output paths
+            raise HttpError(404, "not found")
+        return await orig(self, req)
+
+    results = run_stack(tmp_path / "bug", ["ING-035"], bug=lambda: monkeypatch.setattr(Ingress, "__call__", call))
+    verdicts(results, ["ING-035"], Verdict.FAIL)
+    assert "/restate/workflow/" in results["ING-035"].message
