@@ -146,3 +146,24 @@ async def retention(t: CaseContext) -> None:
 
     await t.eventually(output, lambda s: s == 404, 30, "output after the retention ended", interval=0.5)
     t.must_eq(await t.call_ok("ShortRetentionWorkflow", "run", "second", key=key), "second", "run after the retention")
+
+
+@case("WF-013", "shared handlers run before, during (while run waits) and after a workflow's run",
+      requirements=["JRN-WF-2", "TS-PROMISE-1"], capabilities=WF, timeout_s=60)
+async def shared_any_time(t: CaseContext) -> None:
+    key = t.uid()
+    target = {"target": "workflow", "workflowName": "PromiseWorkflow", "workflowKey": key}
+    t.must_eq(await t.call_ok("PromiseWorkflow", "resolve", {"name": "p1", "value": 1}, key=key), None,
+              "resolve from a shared handler before run exists")
+    t.must_eq(await t.call_ok("PromiseWorkflow", "peek", "p1", key=key), 1, "peek before run")
+    await t.send_ok("PromiseWorkflow", "run", {"sleepMs": 6000, "await": ["p1", "p2"]}, key=key)
+    await asyncio.sleep(0.3)
+    t.must_eq(await t.call_ok("PromiseWorkflow", "peek", "p2", key=key), None, "peek while run sleeps")
+    t.must_eq(await t.call_ok("PromiseWorkflow", "resolve", {"name": "p2", "value": 2}, key=key), None,
+              "resolve while run sleeps")
+    early = await t.output_target(target)
+    t.must(early.status_code == 470, f"the shared handlers only answered after run had finished (output "
+                                     f"{early.status_code} {early.text[:100]}): they must run concurrently with it")
+    r = await t.attach_target(target, timeout=30)
+    t.must_eq((r.status_code, r.json()), (200, [1, 2]), "result of run")
+    t.must_eq(await t.call_ok("PromiseWorkflow", "received", key=key), [1, 2], "a shared handler after run")

@@ -162,3 +162,23 @@ def test_every_path_passes_and_a_missing_path_is_caught(tmp_path: Path, monkeypa
     results = run_stack(tmp_path / "bug", ["ING-035"], bug=lambda: monkeypatch.setattr(Ingress, "__call__", call))
     verdicts(results, ["ING-035"], Verdict.FAIL)
     assert "/restate/workflow/" in results["ING-035"].message
+
+
+@pytest.mark.timeout(120)
+def test_shared_handlers_queued_behind_run_are_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = run_stack(tmp_path / "ok", ["WF-013"])
+    verdicts(results, ["WF-013"], Verdict.PASS)
+    orig = Ingress._invoke
+    started: set[str] = set()
+
+    async def invoke(self: Any, req: Any, mode: str, seg: list[str]) -> Any:
+        # the bug: once a workflow's run has started, its shared handlers wait until run has finished
+        if seg and seg[0] == "PromiseWorkflow" and len(seg) == 3:
+            if seg[2] == "run":
+                started.add(seg[1])
+            elif seg[1] in started:
+                await asyncio.sleep(6.5)
+        return await orig(self, req, mode, seg)
+
+    results = run_stack(tmp_path / "bug", ["WF-013"], bug=lambda: monkeypatch.setattr(Ingress, "_invoke", invoke))
+    verdicts(results, ["WF-013"], Verdict.FAIL)
