@@ -321,7 +321,7 @@ async def sleep_resumes(t: SdkContext) -> None:
 
 
 @sdk_case("SDK-042", "first-completed suspends on every branch and picks the completed one",
-          requirements=["JRN-SUSP-2", "JRN-SUSP-3", "JRN-DELIV-4", "WIRE-AWAIT-3"])
+          requirements=["JRN-SUSP-2", "JRN-SUSP-3", "JRN-DELIV-4", "WIRE-AWAIT-3", "JRN-COMB-2"])
 async def select_tree(t: SdkContext) -> None:
     p = prog({"op": "await", "mode": "first", "of": [{"sleep": 10000}, {"sleep": 10}]})
     ans = await t.invoke("Interpreter", "run", [inp(p)], key="k", state={})
@@ -336,6 +336,8 @@ async def select_tree(t: SdkContext) -> None:
     ans2 = await t.invoke("Interpreter", "run", journal, key="k", state={})
     out = ans2.command("output")
     t.must(out is not None and out.get("value") == [{"index": 1, "value": None}], f"output {out}")
+    # JRN-COMB-2: the losing sleep is not cancelled: no command about it, its command stays recorded
+    t.must_eq([c["type"] for c in ans2.commands], ["output"], "commands after the first branch completed")
 
 
 @sdk_case("SDK-043", "a cancel signal fails the handler at its await with 409",
