@@ -121,10 +121,13 @@ def register(app: typer.Typer) -> None:
         keep = bool(violations) or workdir is not None
         result["workdir"] = str(base) if keep else None
         _write(report, result)
+        counts: dict[str, int] = result.get("violation_counts") or {}
+        by_kind = f" ({', '.join(f'{k}: {n}' for k, n in sorted(counts.items()))})" if counts else ""
         typer.echo(
             f"seed {seed}: {result['programs']} programs, {result['invocations']} invocations, "
             f"{result['server_kills']} server kills, {result['sdk_kills']} SDK kills, "
-            f"{result['proxy_faults']} proxy faults, {len(violations)} violations "
+            f"{result['proxy_faults']} proxy faults, "
+            f"{sum(counts.values()) or len(violations)} violations{by_kind} "
             f"(report: {report}" + (f", logs: {base})" if keep else ")")
         )
         if not violations:

@@ -167,7 +167,10 @@ async def run(config: RunConfig) -> tuple[dict[str, Any], list[Program]]:
                                "read through the ingress after the final heal"})
         report = _report(r, nemesis, violations, time.monotonic() - t_begin)
         if config.require_coverage:
-            report["violations"] += _coverage(report, stack.embedded, config, stack.expected_modes)
+            gaps = _coverage(report, stack.embedded, config, stack.expected_modes)
+            report["violations"] += gaps
+            if gaps:
+                report["violation_counts"]["coverage_gap"] = len(gaps)
         return report, r.programs
     finally:
         for t in list(r.tasks):
