@@ -415,6 +415,7 @@ class _TurnReader:
         self.receive = receive
         self.idle_seconds = idle_seconds
         self.buf = bytearray()
+        self.scanned = 0  # no newline in buf[:scanned]: a big frame is scanned once, not per chunk
         self.eof = False
 
     async def _more(self, bounded: bool) -> None:
@@ -434,11 +435,13 @@ class _TurnReader:
 
     async def _frame(self, *, bounded: bool) -> Message | None:
         while True:
-            nl = self.buf.find(b"\n")
+            nl = self.buf.find(b"\n", self.scanned)
             if nl >= 0:
                 line = bytes(self.buf[: nl + 1])
                 del self.buf[: nl + 1]
+                self.scanned = 0
                 return decode_frames(line)[0]  # WIRE-FRAME-*: a bad frame is a ProtocolViolation
+            self.scanned = len(self.buf)
             if self.eof:
                 if self.buf:
                     raise ProtocolViolation("the request body ends inside a frame (truncated)")
@@ -455,6 +458,7 @@ class _TurnReader:
                     if self.eof:
                         return
                     self.buf.clear()
+                    self.scanned = 0
                     await self._more(bounded=False)
         except TimeoutError:
             return

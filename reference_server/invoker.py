@@ -434,9 +434,11 @@ class Exchange:
         msgs: list[Message] = []
         buf = conn.body
         pos = 0
+        scanned = 0  # no newline in buf[pos:scanned]: a big frame is scanned once, not per chunk
         while True:
-            nl = buf.find(b"\n", pos)
+            nl = buf.find(b"\n", max(pos, scanned))
             if nl < 0:
+                scanned = len(buf)
                 if len(buf) - pos > MAX_FRAME_BYTES:
                     raise InvokeError(571, "protocol violation: frame exceeds the maximum size")
                 if conn.complete:

@@ -379,3 +379,25 @@ async def test_bad_additional_header_is_a_clean_error() -> None:
     assert err.value.code == 500
     await inv.aclose()
 
+
+
+@sync
+async def test_a_large_frame_in_many_chunks() -> None:
+    """A frame of several MiB arriving in small chunks is parsed once complete (WIRE-FRAME-4)."""
+    big = b'{"type":"output","index":1,"value":"' + b"x" * (4 * 1024 * 1024) + b'"}\n{"type":"end"}\n'
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        await read_chunk(reader)
+        writer.write(response_head("transfer-encoding: chunked\r\n"))
+        for i in range(0, len(big), 16384):
+            writer.write(chunk(big[i : i + 16384]))
+        await writer.drain()
+        await reader.read()
+
+    inv = Invoker()
+    async with peer(handler) as p:
+        msgs = await exchange(inv, p, streaming=True).turn(START, 30)
+    assert isinstance(msgs[0], OutputCommand) and msgs[0].result == Value("x" * (4 * 1024 * 1024))
+    assert isinstance(msgs[-1], EndMessage)
+    await inv.aclose()
