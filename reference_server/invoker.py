@@ -49,6 +49,10 @@ MAX_IDLE_PER_HOST = 128
 FINISH_TIMEOUT_S = 10.0
 
 
+class _Unsent(ConnectionResetError):
+    """The connection was already closed: nothing of the request was written."""
+
+
 class InvokeError(Exception):
     """A failed attempt (turn): ``code`` is recorded as the attempt's failure code."""
 
@@ -185,7 +189,7 @@ class _Conn(asyncio.Protocol):
 
     async def write(self, data: bytes) -> None:
         if self.closed or self.transport is None or self.transport.is_closing():
-            raise ConnectionResetError("the connection is closed")
+            raise _Unsent("the connection is closed")
         self.transport.write(data)
         if self._paused:
             self._drained = asyncio.get_running_loop().create_future()
@@ -378,14 +382,17 @@ class Exchange:
                     self.body_ended = True
                 try:
                     await conn.write(data)
-                    await self._headers()
-                    break
-                except (InvokeError, OSError):
-                    # a pooled connection the peer closed meanwhile: once more on a new one
-                    if not reused or conn.received or _try:
+                except _Unsent:
+                    # a pooled connection the peer closed meanwhile, nothing sent: a new one.
+                    # Once anything is written the attempt is never sent again (a retry is a
+                    # new attempt of the engine, with a new attempt id).
+                    if not reused or _try:
                         raise
                     conn.abort()
                     self.conn = None
+                    continue
+                await self._headers()
+                break
             assert self.conn is not None
         else:
             if not self.can_continue:

@@ -346,9 +346,15 @@ async def test_a_pooled_connection_closed_by_the_peer_is_replaced() -> None:
     async with peer(handler) as p:
         for _ in range(3):
             ex = exchange(inv, p, streaming=False)
+            conn = None
             assert isinstance((await ex.turn(START, 5))[-1], EndMessage)
+            conn = ex.conn
             await ex.finish()
-        assert p.connections == 3
+            for _ in range(500):  # bounded: until the client has seen the peer's close
+                if conn is None or conn.closed:
+                    break
+                await asyncio.sleep(0.01)
+        assert p.connections == 3  # a connection the peer closed while idle is never reused
     await inv.aclose()
 
 
