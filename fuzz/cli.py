@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         ingress: Annotated[str | None, typer.Option(help="Ingress URL of an implementation to test.")] = None,
         admin: Annotated[str | None, typer.Option(help="Admin URL of that implementation.")] = None,
         workdir: Annotated[Path | None, typer.Option(help="Data dir, logs and ledger (default: a temp dir).")] = None,
-        concurrency: Annotated[int, typer.Option(help="Programs in flight at once.")] = 128,
+        concurrency: Annotated[int, typer.Option(help="Programs in flight at once.")] = 256,
         liveness_bound: Annotated[float, typer.Option(help="Seconds after the final heal for every accepted invocation to complete.")] = 60.0,
         always_suspend: Annotated[bool, typer.Option(help="Start the embedded server in always-suspend mode.")] = False,
         process_faults: Annotated[bool, typer.Option(help="Kill/stop the server and SDK processes.")] = True,

@@ -21,9 +21,10 @@ Checks (violation ``kind`` in brackets):
 * final state equals the model over the programs that ran; an indeterminate program counts as
   run iff its ``done`` marker exists, and is otherwise allowed to be absent but never partial
   [``state_mismatch``, ``counter_mismatch``];
-* exactly-once effects: an execution of a step is only allowed while some request for that
-  invocation is in flight whose journal did *not* yet carry the step's completion (a re-run
-  before acknowledgement, e.g. of a duplicated or stale request) [``step_rerun_after_ack``];
+* exactly-once effects: an execution of a step is only allowed for a request whose journal did
+  *not* yet carry the step's completion (a re-run before acknowledgement, e.g. of a duplicated
+  or stale request): the request of the attempt the execution ran in (the interpreter reports
+  it), or else some request in flight at the time [``step_rerun_after_ack``];
   a full journal sent after a completion was acknowledged still carries that completion with the
   same result and never shrinks [``ack_forgotten``, ``ack_changed``, ``journal_shrunk``]; a
   step's observed result comes from an execution the ledger saw [``result_not_executed``];
@@ -381,15 +382,34 @@ def _known_acked(exchanges: list[dict[str, Any]]) -> dict[int, set[str]]:
 def _check_rerun_after_ack(
     exchanges: list[dict[str, Any]], execs: dict[str, list[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
+    """An execution is allowed only if the request it ran for did not carry the step's
+    completion. An execution the ledger attributes to its attempt (``attempt``: the interpreter
+    reports the attempt its handler runs in) is judged by that attempt's requests (a duplicate or
+    a re-sent copy carries the same attempt id and the same journal), whenever it ran; one without
+    an attempt id by the requests in flight when the ledger recorded it (up to
+    ``EXEC_GRACE_S`` after a request ended: closure threads outlive their exchange)."""
     out = []
     known = _known_acked(exchanges)
     by_owner: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_attempt: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for ex in exchanges:
         if ex.get("owner"):
             by_owner[ex["owner"]].append(ex)
+        if ex.get("attempt_id"):
+            by_attempt[ex["attempt_id"]].append(ex)
     for step, recs in execs.items():
         for rec in recs:
             owner = rec.get("owner")
+            attempt = rec.get("attempt")
+            own = [ex for ex in by_attempt.get(attempt, []) if ex.get("owner") == owner] if attempt else []
+            if own:
+                if any(step not in known.get(ex["id"], set()) for ex in own):
+                    continue
+                out.append(_v("step_rerun_after_ack",
+                              f"execution {rec.get('n')} of {step} at ledger seq {rec['seq']} ran "
+                              f"in attempt {attempt}, whose request (exchanges "
+                              f"{[ex['id'] for ex in own]}) carried its completion", owner, step=step))
+                continue
             t = rec["t"]
             excusing = [
                 ex

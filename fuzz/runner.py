@@ -49,7 +49,7 @@ class RunConfig:
     ingress: str | None = None
     admin: str | None = None
     always_suspend: bool = False
-    concurrency: int = 128
+    concurrency: int = 256
     liveness_bound_s: float = 60.0
     proxy_probability: float = 0.15
     #: restrict the proxy's fault menu / the process-fault menu (None: everything applicable)

@@ -69,9 +69,18 @@ async def marker(body: dict[str, Any]) -> None:
     await asyncio.to_thread(post, body)
 
 
-def executor(step: str, owner: str, fail_first: int = 0, terminal: str | None = None) -> Any:
+def attempt_of(ctx: Any) -> str | None:
+    """The id of the attempt the handler runs in now (the reference SDK's session knows it):
+    the ledger attributes each execution to its attempt, so the oracle needs no clock for it."""
+    attempt = getattr(getattr(ctx, "_session", None), "attempt_id", None)
+    return attempt if isinstance(attempt, str) else None
+
+
+def executor(step: str, owner: str, fail_first: int = 0, terminal: str | None = None,
+             ctx: Any = None) -> Any:
     def effect() -> dict[str, Any]:
-        n = int(post({"type": "exec", "step": step, "owner": owner})["n"])
+        n = int(post({"type": "exec", "step": step, "owner": owner,
+                      "attempt": attempt_of(ctx)})["n"])
         if terminal is not None:
             raise TerminalError(terminal)
         if n <= fail_first:
@@ -126,14 +135,15 @@ async def _one(ctx: restate.ObjectContext, pid: str, i: int, cmd: dict[str, Any]
         value: Any = await ctx.get("counter")
         ctx.set("counter", int(value or 0) + 1)
     elif kind == "run":
-        obs.append([i, await ctx.run(step_name(pid, i), executor(step_name(pid, i), pid))])
+        obs.append([i, await ctx.run(step_name(pid, i), executor(step_name(pid, i), pid, ctx=ctx))])
     elif kind == "run_retry":
         step = step_name(pid, i)
-        obs.append([i, await ctx.run(step, executor(step, pid, fail_first=int(cmd["fails"])))])
+        obs.append([i, await ctx.run(step, executor(step, pid, fail_first=int(cmd["fails"]),
+                                                            ctx=ctx))])
     elif kind == "run_fail":
         step = step_name(pid, i)
         try:
-            await ctx.run(step, executor(step, pid, terminal=RUN_FAIL_MESSAGE))
+            await ctx.run(step, executor(step, pid, terminal=RUN_FAIL_MESSAGE, ctx=ctx))
             obs.append([i, "not caught"])
         except TerminalError as e:
             obs.append([i, f"caught:{e.message}"])
@@ -160,12 +170,12 @@ async def _one(ctx: restate.ObjectContext, pid: str, i: int, cmd: dict[str, Any]
             for s in range(int(cmd["steps"])):
                 step = step_name(pid, i, f":s{s}")
                 failing = SAGA_FAIL_MESSAGE if s == cmd["fail_at"] else None
-                await ctx.run(step, executor(step, pid, terminal=failing))
+                await ctx.run(step, executor(step, pid, terminal=failing, ctx=ctx))
                 done.append(s)
         except TerminalError:
             for s in reversed(done):
                 step = step_name(pid, i, f":c{s}")
-                await ctx.run(step, executor(step, pid))
+                await ctx.run(step, executor(step, pid, ctx=ctx))
         obs.append([i, {"compensated": list(reversed(done))}])
     elif kind in ("call", "call_fail"):
         child = cmd["program"]
@@ -191,7 +201,7 @@ async def _one(ctx: restate.ObjectContext, pid: str, i: int, cmd: dict[str, Any]
         never: Any
         name, never = ctx.awakeable()
         step = step_name(pid, i, ":block")
-        await ctx.run(step, executor(step, pid))
+        await ctx.run(step, executor(step, pid, ctx=ctx))
         # Posted only after the step was acknowledged, hence after everything before it is
         # durable: a cancellation the fuzzer sends on seeing it finds the program here.
         await marker({"type": "blocked", "pid": pid, "awakeable": name})
@@ -204,7 +214,7 @@ def _start(ctx: restate.ObjectContext, pid: str, i: int, j: int, item: dict[str,
     """Start one durable operation of a combinator without awaiting it."""
     if item["kind"] == "run":
         step = step_name(pid, i, f":g{j}")
-        return ctx.run(step, executor(step, pid))
+        return ctx.run(step, executor(step, pid, ctx=ctx))
     if item["kind"] == "sleep":
         return ctx.sleep(timedelta(milliseconds=int(item["ms"])))
     child = item["program"]

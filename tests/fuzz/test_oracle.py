@@ -153,6 +153,24 @@ def test_rerun_in_a_stale_duplicate_request_is_allowed() -> None:
     assert check(h) == []
 
 
+def test_an_execution_is_judged_by_the_attempt_it_ran_in() -> None:
+    """With the attempt id in the ledger, no clock is needed: an execution queued in an attempt
+    that lacked the completion is a re-run before acknowledgement even if it ran after that
+    request ended; one in an attempt whose request carried the completion is caught."""
+    b = Builder(_sample())
+    h = b.build()
+    h.exchanges[:] = [e for e in h.exchanges if e["owner"] != "p0.3"]
+    b.exchange("p0.3", 0.0, 1.0)["attempt_id"] = "att_a"
+    b.exchange("p0.3", 2.0, 1e6, completions={"p0.3#1": {"value": {"exec": 1}}})["attempt_id"] = "att_b"
+    late = b.rec({"type": "exec", "step": "p0.3#1", "owner": "p0.3", "n": 2, "attempt": "att_a"})
+    late["t"] = 5.0  # long after its request ended, while only att_b (which knew) was in flight
+    assert check(h) == []
+    late["attempt"] = "att_b"
+    assert kinds(check(h)) == {"step_rerun_after_ack"}
+    del late["attempt"]  # unattributed: judged by the requests in flight then (att_b knew)
+    assert kinds(check(h)) == {"step_rerun_after_ack"}
+
+
 def test_ack_forgotten_and_changed_are_caught() -> None:
     b = Builder(_sample())
     h = b.build()
