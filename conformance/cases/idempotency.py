@@ -158,3 +158,26 @@ async def idempotency_retention(t: CaseContext) -> None:
     await t.eventually(output, lambda s: s == 404, 30, "output after the retention ended", interval=0.5)
     t.must_eq(await t.call_ok("ShortRetentionService", "echo", "three", idempotency_key=ik), "three",
               "a call after the retention runs again")
+
+
+@case("IDM-015", "attach and output answer the result of idempotent and workflow invocations throughout their retention",
+      requirements=["ING-ATTACH-5", "TS-RETENTION-1"], capabilities=["services.retention", "workflows"], timeout_s=45)
+async def attach_throughout_retention(t: CaseContext) -> None:
+    ik, wf = t.uid("ik"), t.uid()
+    idem = {"target": "idempotentInvocation", "service": "ShortRetentionService", "handler": "echo", "idempotencyKey": ik}
+    flow = {"target": "workflow", "workflowName": "ShortRetentionWorkflow", "workflowKey": wf}
+    t.must_eq(await t.call_ok("ShortRetentionService", "echo", "kept", idempotency_key=ik), "kept", "idempotent call")
+    t.must_eq(await t.call_ok("ShortRetentionWorkflow", "run", "wf-kept", key=wf), "wf-kept", "workflow run")
+    done = asyncio.get_running_loop().time()
+    # both retentions are 5 s from completion; look until 3.5 s after the later one completed
+    polls = 0
+    while asyncio.get_running_loop().time() - done < 3.5 and polls < 40:
+        polls += 1
+        for what, target, value in (("idempotent", idem, "kept"), ("workflow", flow, "wf-kept")):
+            for kind, r in (("attach", await t.attach_target(target, timeout=10)), ("output", await t.output_target(target))):
+                elapsed = asyncio.get_running_loop().time() - done
+                t.must(r.status_code == 200 and r.json() == value,
+                       f"{kind} of the {what} invocation {elapsed:.1f}s after completion, within its 5 s retention: "
+                       f"{r.status_code} {r.text[:120]}")
+        await asyncio.sleep(0.4)
+    t.must(polls >= 3, f"only {polls} rounds of attach/output within 3.5 s")

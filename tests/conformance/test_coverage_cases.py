@@ -182,3 +182,18 @@ def test_shared_handlers_queued_behind_run_are_caught(tmp_path: Path, monkeypatc
 
     results = run_stack(tmp_path / "bug", ["WF-013"], bug=lambda: monkeypatch.setattr(Ingress, "_invoke", invoke))
     verdicts(results, ["WF-013"], Verdict.FAIL)
+
+
+@pytest.mark.timeout(120)
+def test_results_purged_before_their_retention_ends_are_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reference_server.core.engine import Engine
+
+    results = run_stack(tmp_path / "ok", ["IDM-015"])
+    verdicts(results, ["IDM-015"], Verdict.PASS)
+    orig = Engine._retention
+
+    def early(self: Any, inv: Any) -> int:
+        return max(1, orig(self, inv) // 5)  # the bug: a fifth of the declared retention
+
+    results = run_stack(tmp_path / "bug", ["IDM-015"], bug=lambda: monkeypatch.setattr(Engine, "_retention", early))
+    verdicts(results, ["IDM-015"], Verdict.FAIL)
