@@ -152,7 +152,7 @@ class Admin:
         out: dict[str, Json] = {
             "id": dep.id,
             "uri": dep.uri,
-            "protocol_mode": "REQUEST_RESPONSE",
+            "protocol_mode": dep.manifest.get("protocolMode", "REQUEST_RESPONSE"),
             "created_at": rfc3339(dep.created_at),
             "min_protocol_version": dep.manifest.get("minProtocolVersion"),
             "max_protocol_version": dep.manifest.get("maxProtocolVersion"),

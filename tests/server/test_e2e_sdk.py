@@ -20,6 +20,8 @@ def test_tour_basics_on_the_reference_sdk(tmp_path: Path, always_suspend: bool) 
         admin = httpx.Client(base_url=srv.admin_url, timeout=30)
         c = httpx.Client(base_url=srv.ingress_url, timeout=30)
         assert admin.post("/deployments", json={"uri": sdk.url}).status_code == 201
+        # ADM: the deployment reports the mode its manifest declares (DISC-MAN-2)
+        assert [d["protocol_mode"] for d in admin.get("/deployments").json()["deployments"]] == ["BIDI_STREAM"]
         body = {"name": "John Doe", "email": "john@mail.com"}
         r = c.post("/restate/call/SignupWorkflow/johndoe/run", json=body)
         assert r.status_code == 200 and r.json() is True
