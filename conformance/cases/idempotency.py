@@ -169,15 +169,21 @@ async def attach_throughout_retention(t: CaseContext) -> None:
     t.must_eq(await t.call_ok("ShortRetentionService", "echo", "kept", idempotency_key=ik), "kept", "idempotent call")
     t.must_eq(await t.call_ok("ShortRetentionWorkflow", "run", "wf-kept", key=wf), "wf-kept", "workflow run")
     done = asyncio.get_running_loop().time()
-    # both retentions are 5 s from completion; look until 3.5 s after the later one completed
-    polls = 0
-    while asyncio.get_running_loop().time() - done < 3.5 and polls < 40:
-        polls += 1
+    # both retentions are 5 s from completion; only answers received within 3 s of it are judged
+    # (a later answer may have been produced after the retention on a loaded machine)
+    judged = 0
+    for _ in range(40):
+        if asyncio.get_running_loop().time() - done >= 3.0:
+            break
         for what, target, value in (("idempotent", idem, "kept"), ("workflow", flow, "wf-kept")):
-            for kind, r in (("attach", await t.attach_target(target, timeout=10)), ("output", await t.output_target(target))):
+            for kind in ("attach", "output"):
+                r = await (t.attach_target(target, timeout=10) if kind == "attach" else t.output_target(target))
                 elapsed = asyncio.get_running_loop().time() - done
+                if elapsed > 3.0:
+                    continue
+                judged += 1
                 t.must(r.status_code == 200 and r.json() == value,
                        f"{kind} of the {what} invocation {elapsed:.1f}s after completion, within its 5 s retention: "
                        f"{r.status_code} {r.text[:120]}")
-        await asyncio.sleep(0.4)
-    t.must(polls >= 3, f"only {polls} rounds of attach/output within 3.5 s")
+        await asyncio.sleep(0.3)
+    t.must(judged >= 1, "no attach/output answer arrived within 3 s of completion")
