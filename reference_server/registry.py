@@ -9,6 +9,7 @@ from its cause.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,25 @@ def validate_uri(uri: Json) -> str:
 
 
 async def discover(client: httpx.AsyncClient, uri: str, headers: dict[str, str]) -> Json:
+    """The deployment's manifest; errors never echo a registered header value (ERR-GEN-5),
+    even when the deployment's own answer, which they quote, repeats one."""
+    try:
+        return await _discover(client, uri, headers)
+    except DiscoveryError as exc:
+        message = redact(str(exc), headers.values())
+        if message == str(exc):
+            raise
+        raise DiscoveryError(message, exc.status) from None
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret of 4 characters or more replaced by ``[redacted]``."""
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+async def _discover(client: httpx.AsyncClient, uri: str, headers: dict[str, str]) -> Json:
     try:
         resp = await client.get(
             f"{uri}/discover", headers={**headers, "accept": MANIFEST_CONTENT_TYPE}, timeout=10.0
