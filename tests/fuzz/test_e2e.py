@@ -34,12 +34,7 @@ def kinds(report: dict[str, Any]) -> set[str]:
 #: violations the reference server is known to produce today, each with its cause; the test
 #: reports them as an expected failure (visible as "x") once everything else has passed, and
 #: ``durable fuzz`` still counts them as violations (exit status 1)
-KNOWN_SERVER_BUGS = {
-    "attempt_redelivered": "reference_server/invoker.py (Exchange._turn) sends an attempt again on "
-    "a new connection when a reused one closes before any response byte, although the SDK may "
-    "have run it (WIRE-HTTP-9: a transport failure is a failed attempt); the SDK then runs the "
-    "attempt twice, also after a kill, overlapping the next invocation of the key",
-}
+KNOWN_SERVER_BUGS: dict[str, str] = {}
 
 
 def test_reference_stack_passes_under_faults(tmp_path: Path) -> None:
