@@ -13,6 +13,7 @@ import contextlib
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -111,13 +112,24 @@ class Proc:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(5)
+        self._kill_group()
 
     def kill(self) -> None:
-        """SIGKILL (crash injection) and reap."""
+        """SIGKILL (crash injection) of the whole process group, and reap.
+
+        The child runs in its own session, so its group holds every process it started (e.g.
+        hypercorn's worker): killing only the parent would leave a worker serving the port.
+        """
         p = self.popen
         if p is not None and p.poll() is None:
+            self._kill_group()
             p.kill()
             p.wait(10)
+
+    def _kill_group(self) -> None:
+        if self.popen is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
 
     def tail(self, n: int = 40) -> str:
         if self.log_path is None or not self.log_path.exists():
