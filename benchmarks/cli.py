@@ -21,6 +21,11 @@ import typer
 __all__ = ["register"]
 
 
+class WorkerClass(StrEnum):
+    uvloop = "uvloop"
+    asyncio = "asyncio"
+
+
 class StackChoice(StrEnum):
     reference = "reference"
     restate = "restate"
@@ -46,6 +51,8 @@ def register(app: typer.Typer) -> None:
         profile: Annotated[Path | None, typer.Option(help="Profile our stack at c=16 with py-spy into DIR.")] = None,
         profile_seconds: Annotated[float, typer.Option(help="Length of the profiled load.")] = 20.0,
         profile_concurrency: Annotated[int, typer.Option(help="Concurrency of the profiled load.")] = 16,
+        sdk_worker_class: Annotated[WorkerClass, typer.Option(
+            help="hypercorn --worker-class of both SDK endpoints (asyncio is hypercorn's default).")] = WorkerClass.uvloop,
     ) -> None:
         """Benchmark the reference stack against Restate 1.7.12 + restate-sdk 1.2.0 (loopback)."""
         from dataclasses import replace
@@ -65,6 +72,7 @@ def register(app: typer.Typer) -> None:
         plan = runner.scaled(plan, scale)
         if rounds is not None:
             plan = replace(plan, rounds=rounds)
+        plan = replace(plan, sdk_worker_class=sdk_worker_class.value)
         if memory_workflows is not None:
             plan = replace(plan, memory_workflows=memory_workflows)
         if memory_time_limit is not None:

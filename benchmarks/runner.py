@@ -50,6 +50,8 @@ class Plan:
     memory_chunks: int = 20
     memory_concurrency: int = 16
     memory_time_limit_s: float = 1800.0
+    #: hypercorn's --worker-class for both SDK endpoints
+    sdk_worker_class: str = "uvloop"
 
 
 FULL = Plan()
@@ -208,7 +210,7 @@ async def run(plan: Plan, kinds: list[str], workdir: Path | None = None, command
         stacks: dict[str, BenchStack] = {}
         for kind in kinds:
             log(f"starting {kind} stack in {wd / kind}")
-            stacks[kind] = es.enter_context(started(kind, wd / kind))
+            stacks[kind] = es.enter_context(started(kind, wd / kind, plan.sdk_worker_class))
         clients: dict[str, Client] = {}
         async with contextlib.AsyncExitStack() as aes:
             for kind, st in stacks.items():

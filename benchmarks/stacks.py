@@ -1,5 +1,8 @@
 """Start one stack (server + the bench services under hypercorn, one worker) on loopback.
 
+Both SDK endpoints run under the same hypercorn worker class: uvloop by default (what either
+SDK would be deployed with for speed), asyncio (hypercorn's default) on request.
+
 The launchers are the conformance kit's (``conformance.stack``): the same binaries, ports and
 process handling, so "the Restate stack" means the same thing in both tools. What this module
 adds: the bench services module, the process ids to sample CPU and memory from, and a record of
@@ -115,13 +118,16 @@ def _toml_keys(text: str, wanted: dict[str, list[str]]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def started(kind: str, workdir: Path) -> Iterator[BenchStack]:
-    """Start ``kind`` in ``workdir`` (ports chosen at run time); stop both processes on exit."""
+def started(kind: str, workdir: Path, sdk_worker_class: str = "uvloop") -> Iterator[BenchStack]:
+    """Start ``kind`` in ``workdir`` (ports chosen at run time); stop both processes on exit.
+
+    ``sdk_worker_class`` is hypercorn's ``--worker-class`` for the SDK endpoint, the same for
+    both stacks (``asyncio`` is hypercorn's default)."""
     if kind not in KINDS:
         raise StackError(f"unknown stack {kind!r}")
     workdir.mkdir(parents=True, exist_ok=True)
     ingress, admin, svc = free_port(), free_port(), free_port()
-    services = services_proc(SERVICES[kind], svc)
+    services = services_proc(SERVICES[kind], svc, None if sdk_worker_class == "asyncio" else sdk_worker_class)
     services.name = f"{kind}-sdk"
     if kind == "restate":
         restate_binary()  # installs into the kit's cache when missing

@@ -137,14 +137,16 @@ class Proc:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
 
 
-def services_proc(module: str, port: int) -> Proc:
-    return Proc(
-        f"services-{module.rsplit('.', 1)[-1]}",
-        # A long keep-alive: a server that pools connections to the deployment must not lose a
-        # request to the endpoint closing an idle connection at the same moment (hypercorn's default is 5 s).
-        [sys.executable, "-m", "hypercorn", f"{module}:app", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--keep-alive", "300"],
-    )
+def services_proc(module: str, port: int, worker_class: str | None = None) -> Proc:
+    """hypercorn serving ``module:app`` with one worker (``worker_class``: hypercorn's
+    ``--worker-class``, e.g. ``uvloop``; its default, asyncio, when None)."""
+    # A long keep-alive: a server that pools connections to the deployment must not lose a
+    # request to the endpoint closing an idle connection at the same moment (hypercorn's default is 5 s).
+    argv = [sys.executable, "-m", "hypercorn", f"{module}:app", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+            "--keep-alive", "300"]
+    if worker_class is not None:
+        argv += ["--worker-class", worker_class]
+    return Proc(f"services-{module.rsplit('.', 1)[-1]}", argv)
 
 
 def cache_dir() -> Path:

@@ -5,6 +5,14 @@ the handler returned (``output`` + ``end``), failed (``error``), or is blocked o
 that only a later request can bring (``suspension``). Run closures execute here (sync ones in a
 thread, so they never block the loop); their results are *proposed*, never shown to the handler
 before the server has stored them. A suspended session may stay in memory for a warm resume.
+
+When is the handler blocked? Every await on the journal registers a waiter, but the handler may
+have other branches (``gather``, tasks it created) that have not reached their awaits yet, so
+the session lets the event loop run until nothing of the handler moved for a few iterations
+(on asyncio's own loop: until no callback is ready at all). That check does not have to wait
+for the run closures: a closure finishing only adds its proposal, it cannot wake user code, so
+the session probes while closures run and, when the last one finishes with no activity of the
+handler since the probe, suspends at once (the probe is then off the turn's critical path).
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ from .serde import Serde, input_payload_to_object, to_payload
 from .service import HandlerSpec
 
 R = TypeVar("R")
+#: loop iterations without any activity of the handler after which it counts as blocked
+SETTLE_ITERATIONS = 8
 
 log = logging.getLogger("reference_sdk")
 
@@ -104,11 +114,16 @@ class Session:
         self.progress = asyncio.Event()
         self.last_used = time.monotonic()
         self._closed = False
+        #: bumped by everything the handler does or is woken by (not by a closure finishing)
+        self._activity = 0
+        #: the value of ``_activity`` at which the handler was last seen blocked, settled
+        self._quiet_at = -1
 
     # ------------------------------------------------------------------ machine access
 
     def guard(self, fn: Callable[[], R]) -> R:
         """Call into the machine; a fatal machine error ends the attempt (uncatchable by users)."""
+        self._activity += 1
         try:
             return fn()
         except (JournalMismatch, ProtocolViolation) as exc:
@@ -135,6 +150,7 @@ class Session:
                 raise CancelledError()
             waiter = _Waiter(tree, asyncio.get_running_loop().create_future())
             self.waiters.append(waiter)
+            self._activity += 1
             self.progress.set()
             try:
                 await waiter.future
@@ -242,6 +258,8 @@ class Session:
             if not w.future.done() and self.machine.is_resolved(w.tree):
                 w.future.set_result(None)
                 woke = True
+        if woke:
+            self._activity += 1
         return woke
 
     def _terminal(self) -> Message | None:
@@ -270,23 +288,38 @@ class Session:
         self.last_used = time.monotonic()
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._main(), context=contextvars.copy_context())
-            self.task.add_done_callback(lambda _t: self.progress.set())
+            self.task.add_done_callback(self._task_finished)
         while True:
             self.progress.clear()
             term = self._terminal()
             if term is not None:
                 return self._finish(term)
+            if self.waiters and self._quiet_at != self._activity:
+                await self._settle()
+                continue
             if self.waiters and not self.running:
-                for _ in range(8):
-                    await asyncio.sleep(0)
-                if self.progress.is_set() or not self.waiters or self.running or self._wake_resolved():
-                    continue
                 try:
                     suspension = self.machine.suspension([w.tree for w in self.waiters])
                 except DurableError as exc:
                     return self._finish(self._terminal() or ErrorMessage(code=500, message=exc.message))
                 return [*self.machine.take_messages(), suspension]
             await self.progress.wait()
+
+    async def _settle(self) -> None:
+        """Let the loop run until the handler stops moving (see the module docstring)."""
+        mark = self._activity
+        loop = asyncio.get_running_loop()
+        ready = getattr(loop, "_ready", None)  # asyncio's loop: the callbacks due this iteration
+        for _ in range(SETTLE_ITERATIONS):
+            await asyncio.sleep(0)
+            if self._activity != mark or (ready is not None and not ready):
+                break
+        if self._activity == mark and not self._wake_resolved() and not self._closed:
+            self._quiet_at = mark
+
+    def _task_finished(self, _task: asyncio.Task[None]) -> None:
+        self._activity += 1
+        self.progress.set()
 
     def _finish(self, term: Message) -> list[Message]:
         if isinstance(term, ErrorMessage):
@@ -305,6 +338,7 @@ class Session:
             return False
         self.attempt_id = start.attempt_id
         self.run_failure = None
+        self._activity += 1
         for w in list(self.waiters):
             if not w.future.done():
                 w.future.set_result(None)

@@ -314,6 +314,9 @@ class Engine:
         inv.awaiting = None
         self._touch(inv)
         svc = self.services.get(inv.service)
+        # A workflow's state belongs to its run and goes when the run is purged or expires
+        # (``purge``, ``expire``), so the first attempt of a run starts from an empty state.
+        fresh_run = inv.attempt_count == 1 and inv.svc_ty == "workflow" and inv.handler_ty == "workflow"
         start = StartMessage(
             invocation_id=inv.id,
             service=inv.service,
@@ -323,13 +326,15 @@ class Engine:
             journal_length=inv.journal_length,
             resume_from=resume_from,
             resume_attempt_id=resume_attempt,
+            state={} if fresh_run and resume_from == 0 else None,
             random_seed=int.from_bytes(hashlib.sha256(inv.id.encode()).digest()[:6], "big"),
             retry_count=inv.retry_count,
             retry_duration_ms=max(0, self._now - inv.last_progress_at),
         )
         if inv.deployment_id is None and svc is not None:
             inv.deployment_id = svc.deployment_id
-        self._effects.append(Invoke(start, inv.deployment_id, resume_from == 0 and inv.key is not None))
+        needs_state = resume_from == 0 and inv.key is not None and not fresh_run
+        self._effects.append(Invoke(start, inv.deployment_id, needs_state))
 
     # ------------------------------------------------------------------ SDK responses
 

@@ -7,10 +7,13 @@ batches. Only after ``COMMIT`` has returned (the WAL is fsync'd at every commit 
 ``synchronous=FULL``) does it feed the journal cache and wake the event loop, once per
 group, to resolve every waiter in queue order.
 
-Reads use a second connection on their own thread, so a long journal read never delays a
-commit; that thread also drains its queue and wakes the loop once per group. Journal reads
-of recently committed entries are answered from :class:`~.cache.JournalCache` without
-leaving the event loop. An empty batch is a barrier: it resolves once every batch queued
+Journal reads, listings and sweeps, whose size has no bound, use a second connection on
+their own thread, so a long read never delays a commit or the event loop; that thread also
+drains its queue and wakes the loop once per group. Journal reads of recently committed
+entries are answered from :class:`~.cache.JournalCache` without leaving the event loop.
+Lookups by key (invocations by id, promises, a key's state) run on a third connection on the
+event loop's own thread: each is a primary-key probe whose rows the loop decodes right after
+anyway, so a hand-off to a thread and back (two wake-ups) would cost more than the read. An empty batch is a barrier: it resolves once every batch queued
 before it is durable, immediately if none is in flight.
 
 The SQL is plain (``ON CONFLICT`` upserts, no SQLite-only functions) so that a PostgreSQL
@@ -139,6 +142,7 @@ class SqliteStore:
         self._read_queue: queue.SimpleQueue[_ReadItem | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._reader: threading.Thread | None = None
+        self._lookup: sqlite3.Connection | None = None
         self.journal_cache = JournalCache(journal_cache_bytes)
         #: transactions committed (one fsync each) and the non-empty batches folded into them
         self.commits = 0
@@ -156,6 +160,7 @@ class SqliteStore:
         wconn = self._connect(self.path)
         wconn.executescript(SCHEMA)
         rconn = self._connect(self.path)
+        self._lookup = self._connect(self.path)
         self._writer = threading.Thread(
             target=self._write_loop, args=(wconn,), name="durable-writer", daemon=True
         )
@@ -171,6 +176,9 @@ class SqliteStore:
                 q.put(None)
                 await asyncio.to_thread(thread.join)
         self._writer = self._reader = None
+        if self._lookup is not None:
+            self._lookup.close()
+            self._lookup = None
         self.journal_cache.clear()
 
     def stats(self) -> dict[str, int]:
@@ -299,6 +307,13 @@ class SqliteStore:
     async def _rows(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         return await self._read(lambda conn: conn.execute(sql, args).fetchall())
 
+    def _lookup_rows(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
+        """A lookup by key on the event loop's thread (committed rows, like every read)."""
+        if self._lookup is None:
+            raise sqlite3.ProgrammingError("the store is not open")
+        self.reads += 1
+        return self._lookup.execute(sql, args).fetchall()
+
     async def load_active(self) -> list[bytes]:
         # two ranges instead of <>, so that the (status, ...) index serves it
         rows = await self._rows(
@@ -320,7 +335,7 @@ class SqliteStore:
         if not ids:
             return {}
         marks = ", ".join("?" * len(ids))
-        rows = await self._rows(f"SELECT id, data FROM invocations WHERE id IN ({marks})", ids)
+        rows = self._lookup_rows(f"SELECT id, data FROM invocations WHERE id IN ({marks})", ids)
         return {str(r[0]): bytes(r[1]) for r in rows}
 
     async def read_journal(self, invocation_id: str, start: int, end: int) -> list[bytes]:
@@ -337,7 +352,7 @@ class SqliteStore:
         return [bytes(r[0]) for r in rows]
 
     async def read_state(self, service: str, key: str) -> dict[str, bytes]:
-        rows = await self._rows(
+        rows = self._lookup_rows(
             "SELECT name, value FROM state WHERE service = ? AND key = ? ORDER BY name",
             (service, key),
         )
@@ -349,17 +364,14 @@ class SqliteStore:
         if not keys:
             return {}
 
-        def run(conn: sqlite3.Connection) -> dict[tuple[str, str, str], bytes]:
-            out: dict[tuple[str, str, str], bytes] = {}
-            for k in keys:
-                row = conn.execute(
-                    "SELECT result FROM promises WHERE service = ? AND key = ? AND name = ?", k
-                ).fetchone()
-                if row is not None:
-                    out[k] = bytes(row[0])
-            return out
-
-        return await self._read(run)
+        out: dict[tuple[str, str, str], bytes] = {}
+        for k in keys:
+            rows = self._lookup_rows(
+                "SELECT result FROM promises WHERE service = ? AND key = ? AND name = ?", k
+            )
+            if rows:
+                out[k] = bytes(rows[0][0])
+        return out
 
     async def list_invocations(
         self, status: str | None, service: str | None, key: str | None, limit: int

@@ -124,6 +124,23 @@ def test_object_exclusive_fifo_and_shared_concurrent() -> None:
     assert nxt.needs_state
 
 
+def test_first_attempt_of_a_workflow_run_starts_with_an_empty_state_unread() -> None:
+    """A run's state goes with the run (purge, expiry), so its first attempt needs no state
+    read; any later attempt (a retry may follow set_state commands) reads the stored state."""
+    eng = make_engine()
+    inv_id, first = start(eng, req("Wf", "run", "k"))
+    assert first.start.state == {} and not first.needs_state
+    eff = eng.on_response(inv_id, first.start.attempt_id, msgs(
+        {"type": "set_state", "index": 1, "key": "a", "parameter": {"value": 1}},
+        {"type": "error", "code": 500, "message": "boom"},
+    ), 1001)
+    (retry,) = [e for e in eff if isinstance(e, Retry)]
+    (again,) = invokes(eng.on_retry(inv_id, retry.attempt_count, 2000))
+    assert again.start.state is None and again.needs_state
+    _, shared = start(eng, req("Wf", "q", "k"))
+    assert shared.start.state is None and shared.needs_state  # a shared handler: not the run
+
+
 def test_workflow_run_once_per_key() -> None:
     eng = make_engine()
     first, _ = eng.submit(req("Wf", "run", "k"), 1000)

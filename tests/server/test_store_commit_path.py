@@ -236,15 +236,14 @@ def test_reads_queued_meanwhile_are_answered_with_one_wakeup(tmp_path: Path) -> 
     async def main() -> None:
         store = SqliteStore(tmp_path / "db.sqlite3", journal_cache_bytes=0)
         await store.open()
-        batch: list[ops.Op] = [put(f"inv_{i}") for i in range(20)]
-        await store.commit([*batch, entry("inv_3", 0)])
+        await store.commit([*(put(f"inv_{i}") for i in range(20)), *(entry(f"inv_{i}", 0) for i in range(20))])
         hold = threading.Event()
         blocker = asyncio.ensure_future(store._read(lambda conn: hold.wait(30)))
         reads: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(store.get_invocations([f"inv_{i}", "nope"])) for i in range(20)
+            asyncio.ensure_future(store.read_journal(f"inv_{i}", 0, 1)) for i in range(20)
         ]
-        reads.append(asyncio.ensure_future(store.read_journal("inv_3", 0, 1)))
-        cancelled = asyncio.ensure_future(store.read_state("Svc", "k"))
+        reads.append(asyncio.ensure_future(store.list_invocations("running", "Svc", None, 100)))
+        cancelled = asyncio.ensure_future(store.read_journal("inv_3", 0, 1))
         for _ in range(100):  # let every task queue its read
             if store._read_queue.qsize() >= 22:
                 break
@@ -254,11 +253,39 @@ def test_reads_queued_meanwhile_are_answered_with_one_wakeup(tmp_path: Path) -> 
         hold.set()
         assert await blocker is True
         got = await asyncio.gather(*reads)
-        assert got[:20] == [{f"inv_{i}": b"{}"} for i in range(20)]
-        assert got[20] == [b'{"index":0}']  # the cache is off: read from SQLite
+        assert got[:20] == [[b'{"index":0}'] for _ in range(20)]  # the cache is off: read from SQLite
+        assert len(got[20]) == 20
         assert store.wakeups - wakeups <= 2  # the blocker's group, then all the others at once
         assert cancelled.cancelled()
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_lookups_by_key_do_not_wait_for_the_reader_thread(tmp_path: Path) -> None:
+    """Invocations by id, promises and a key's state are read on the loop's own thread: a long
+    read on the reader thread does not delay them, and they see committed rows only."""
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3", journal_cache_bytes=0)
+        await store.open()
+        await store.commit([
+            put("inv_1"),
+            ops.SetState("Svc", "k", "a", b"1"),
+            ops.PutPromise("Svc", "k", "p", b'{"value":1}'),
+        ])
+        hold = threading.Event()
+        blocker = asyncio.ensure_future(store._read(lambda conn: hold.wait(30)))
+        for _ in range(100):
+            if store._read_queue.qsize() == 0 and not blocker.done():
+                break
+            await asyncio.sleep(0)
+        assert await store.get_invocations(["inv_1", "nope"]) == {"inv_1": b"{}"}
+        assert await store.read_state("Svc", "k") == {"a": b"1"}
+        assert await store.get_promises([("Svc", "k", "p"), ("Svc", "k", "q")]) == {("Svc", "k", "p"): b'{"value":1}'}
         assert await store.get_invocations([]) == {}
+        assert not blocker.done()  # all of that while the reader thread was still held
+        hold.set()
+        assert await blocker is True
         await store.close()
 
     asyncio.run(main())
