@@ -5,7 +5,8 @@ API (``reference_server.server.ServerThread``) with the bench services under hyp
 ``n`` SignupWorkflows (or StepsWorkflows) ``concurrency`` at a time, and divides the server's own counters
 (``Runtime.exchanges``: HTTP exchanges with the SDK; ``Runtime.attempts``: attempts (turns),
 several per exchange in streaming mode; ``SqliteStore.commits``: fsync'd
-transactions; ``SqliteStore.batches``: commit requests folded into them) by ``n``.
+transactions; ``SqliteStore.batches``: commit requests folded into them; ``SqliteStore.wakeups``:
+wake-ups of the event loop by the store's writer and reader threads) by ``n``.
 At concurrency > 1 group commit shows: fewer commits than commit requests.
 ``python -m benchmarks.roundtrips [n] [steps] [concurrency]``.
 """
@@ -42,10 +43,10 @@ def count(n: int = 50, steps: int = 0, concurrency: int = 1) -> dict[str, Any]:
             with httpx.Client(base_url=srv.ingress_url, timeout=60, trust_env=False) as client:
                 client.post("/SignupWorkflow/warm/run", json={"name": "w", "email": "w@x"})
                 a0, c0, b0 = runtime.attempts, runtime.store.commits, runtime.store.batches
-                e0 = runtime.exchanges
+                e0, w0 = runtime.exchanges, runtime.store.wakeups
                 asyncio.run(_drive(srv.ingress_url, n, steps, concurrency))
                 a1, c1, b1 = runtime.attempts, runtime.store.commits, runtime.store.batches
-                e1 = runtime.exchanges
+                e1, w1 = runtime.exchanges, runtime.store.wakeups
     finally:
         sdk.stop()
     return {
@@ -56,6 +57,7 @@ def count(n: int = 50, steps: int = 0, concurrency: int = 1) -> dict[str, Any]:
         "sdk_turns_per_wf": (a1 - a0) / n,
         "commits_per_wf": (c1 - c0) / n,
         "commit_requests_per_wf": (b1 - b0) / n,
+        "store_thread_wakeups_per_wf": (w1 - w0) / n,
     }
 
 

@@ -1,9 +1,12 @@
 """The SQLite store's commit path and read path, observed through a gated connection.
 
-A gate holds the writer inside ``COMMIT`` so the tests can look at the store while a commit is
-in flight (no sleeps, no timing): futures must not resolve and the journal cache must not serve
-anything before ``COMMIT`` has returned; batches queued meanwhile are folded into the next
-transaction, resolved with one wake-up of the event loop, in queue order.
+A gate holds the writer thread inside ``COMMIT`` so the tests can look at the store while a
+commit is in flight (no sleeps, no timing): futures must not resolve and the journal cache must
+not serve anything before ``COMMIT`` has returned; batches queued meanwhile are folded into the
+next transaction, resolved with one wake-up of the event loop, in queue order. Those stores
+have ``inline_max_bytes=0`` (every group on the writer thread). The commit on the event loop's
+thread (small groups) is observed through a connection that records where and when each
+``COMMIT`` ran.
 """
 
 from __future__ import annotations
@@ -81,6 +84,133 @@ def entry(inv: str, i: int) -> ops.AppendJournal:
     return ops.AppendJournal(inv, i, b'{"index":%d}' % i)
 
 
+class RecordingCursor:
+    def __init__(self, cur: sqlite3.Cursor, log: list[tuple[str, int]]) -> None:
+        self._cur = cur
+        self._log = log
+
+    def execute(self, sql: str, args: Any = ()) -> Any:
+        out = self._cur.execute(sql, args)
+        if sql == "COMMIT":
+            self._log.append(("COMMIT", threading.get_ident()))
+        return out
+
+    def executemany(self, sql: str, rows: Any) -> Any:
+        return self._cur.executemany(sql, rows)
+
+
+class RecordingConnection:
+    """The writer's connection, logging each ``COMMIT`` (after it returned) and its thread."""
+
+    def __init__(self, conn: sqlite3.Connection, log: list[tuple[str, int]]) -> None:
+        self._conn = conn
+        self._log = log
+
+    def cursor(self) -> RecordingCursor:
+        return RecordingCursor(self._conn.cursor(), self._log)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def recording(log: list[tuple[str, int]]) -> Any:
+    opened: list[int] = []
+
+    def open_(path: Path) -> sqlite3.Connection:
+        opened.append(1)
+        conn = connect(path)
+        return cast(sqlite3.Connection, RecordingConnection(conn, log)) if len(opened) == 1 else conn
+
+    return open_
+
+
+def test_a_small_group_commits_once_on_the_loop_thread_before_anything_resolves(tmp_path: Path) -> None:
+    log: list[tuple[str, int]] = []
+
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3", connect=recording(log))
+        await store.open()
+        seen: list[tuple[int, Any]] = []
+
+        def check(_: asyncio.Future[None]) -> None:
+            other = sqlite3.connect(tmp_path / "db.sqlite3")
+            seen.append((len(log), other.execute("SELECT count(*) FROM journal").fetchone()))
+            other.close()
+
+        futs = [store.commit([put(f"inv_{i}"), entry(f"inv_{i}", 0)]) for i in range(3)]
+        for f in futs:
+            f.add_done_callback(check)
+        assert not any(f.done() for f in futs) and log == []  # nothing before the loop's next turn
+        barrier = store.commit([])
+        assert not barrier.done()
+        await asyncio.gather(*futs, barrier)
+        assert log == [("COMMIT", threading.get_ident())]  # one transaction, on this thread
+        assert seen == [(1, (3,))] * 3  # every waiter woke after COMMIT returned, rows on disk
+        assert (store.commits, store.batches, store.wakeups) == (1, 3, 0)
+        assert store.journal_cache.get("inv_2", 0, 1) == [b'{"index":0}']
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_large_group_goes_to_the_writer_thread_and_order_holds(tmp_path: Path) -> None:
+    log: list[tuple[str, int]] = []
+
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3", connect=recording(log), inline_max_bytes=1000)
+        await store.open()
+        order: list[str] = []
+        small = store.commit([put("inv_a"), entry("inv_a", 0)])
+        big = store.commit([ops.AppendJournal("inv_b", 0, b"x" * 5000)])
+        after = store.commit([entry("inv_a", 1)])  # the writer is busy: behind it, not inline
+        for name, fut in (("small", small), ("big", big), ("after", after)):
+            fut.add_done_callback(lambda _, n=name: order.append(n))  # type: ignore[misc]
+        await asyncio.gather(small, big, after)
+        assert order == ["small", "big", "after"]
+        loop_thread = threading.get_ident()
+        assert log and all(thread != loop_thread for _, thread in log)
+        assert await store.read_journal("inv_a", 0, 2) == [b'{"index":0}', b'{"index":1}']
+        del log[:]
+        await store.commit([entry("inv_a", 2)])  # the writer is idle again: back on the loop
+        assert log == [("COMMIT", loop_thread)]
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_failed_group_on_the_loop_thread_fails_its_waiters_and_barrier(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3")
+        await store.open()
+        await store.commit([entry("inv_1", 0)])
+        good = store.commit([entry("inv_2", 0)])  # shares the failing transaction: rolled back too
+        bad = store.commit([entry("inv_1", 0)])
+        barrier = store.commit([])
+        for fut in (good, bad, barrier):
+            with pytest.raises(sqlite3.IntegrityError):
+                await fut
+        assert await store.read_journal("inv_2", 0, 1) == []
+        await store.commit([entry("inv_2", 0)])
+        assert await store.read_journal("inv_2", 0, 1) == [b'{"index":0}']
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_close_commits_a_group_still_waiting_for_the_loop(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3")
+        await store.open()
+        fut = store.commit([put("inv_1"), entry("inv_1", 0)])
+        await store.close()
+        assert fut.done() and fut.exception() is None
+
+    asyncio.run(main())
+    other = sqlite3.connect(tmp_path / "db.sqlite3")
+    assert other.execute("SELECT count(*) FROM journal").fetchone() == (1,)
+    other.close()
+
+
 def test_the_store_connection_is_wal_with_synchronous_full(tmp_path: Path) -> None:
     conn = connect(tmp_path / "db.sqlite3")
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -92,7 +222,7 @@ def test_futures_resolve_only_after_commit_returned(tmp_path: Path) -> None:
     gate = Gate()
 
     async def main() -> None:
-        store = SqliteStore(tmp_path / "db.sqlite3", connect=gate.connect)
+        store = SqliteStore(tmp_path / "db.sqlite3", connect=gate.connect, inline_max_bytes=0)
         await store.open()
         seen_at_resolution: list[tuple[int, list[bytes] | None, Any]] = []
 
@@ -132,7 +262,7 @@ def test_batches_queued_during_a_commit_share_the_next_one_and_one_wakeup(tmp_pa
     gate = Gate()
 
     async def main() -> None:
-        store = SqliteStore(tmp_path / "db.sqlite3", connect=gate.connect)
+        store = SqliteStore(tmp_path / "db.sqlite3", connect=gate.connect, inline_max_bytes=0)
         await store.open()
         order: list[int] = []
         first = store.commit([put("inv_0")])
@@ -178,7 +308,7 @@ def test_a_barrier_behind_a_failed_batch_fails(tmp_path: Path) -> None:
     gate = Gate()
 
     async def main() -> None:
-        store = SqliteStore(tmp_path / "db.sqlite3", connect=gate.connect)
+        store = SqliteStore(tmp_path / "db.sqlite3", connect=gate.connect, inline_max_bytes=0)
         await store.open()
         gate.release.set()
         await store.commit([entry("inv_1", 0)])
