@@ -43,6 +43,7 @@ from durable.protocol.messages import (
 
 from ._core import GiveUp, Machine, PollOutcome, RunRetryPolicy, decide
 from ._core.awaits import AwaitTree, Leaf
+from ._threads import run_sync
 from .exceptions import AttemptEnded, CancelledError, TerminalError
 from .serde import Serde, input_payload_to_object, to_payload
 from .service import HandlerSpec
@@ -180,7 +181,7 @@ class Session:
                 if inspect.iscoroutinefunction(action):
                     value = await action(*args, **kwargs)
                 else:
-                    value = await asyncio.to_thread(action, *args, **kwargs)
+                    value = await run_sync(action, *args, **kwargs)
                     if inspect.isawaitable(value):
                         value = await value
                 result = to_payload(value, hint, serde)
