@@ -13,7 +13,6 @@ server does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections import OrderedDict
@@ -91,7 +90,11 @@ def _accepts_manifest(accept: str | None) -> bool:
 
 
 class SessionStore:
-    """Suspended sessions awaiting a warm resume, keyed by (invocation id, attempt id)."""
+    """Suspended sessions awaiting a warm resume, keyed by (invocation id, attempt id).
+
+    At most one session per invocation. Entries are kept in the order they were put, which is
+    also the order they go idle, so dropping the idle ones looks at the oldest only; one timer
+    (not one per session) drops them while the store is not empty."""
 
     def __init__(
         self, max_sessions: int = 1000, idle_seconds: float = 300.0, clock: Callable[[], float] = time.monotonic
@@ -100,39 +103,69 @@ class SessionStore:
         self.idle_seconds = idle_seconds
         self.clock = clock
         self._items: OrderedDict[tuple[str, str], tuple[Session, float]] = OrderedDict()
+        self._by_invocation: dict[str, tuple[str, str]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         return len(self._items)
 
     def put(self, invocation_id: str, attempt_id: str, session: Session) -> None:
         self.drop_invocation(invocation_id)
-        self._items[(invocation_id, attempt_id)] = (session, self.clock())
+        key = (invocation_id, attempt_id)
+        self._items[key] = (session, self.clock())
+        self._by_invocation[invocation_id] = key
         self.evict()
-        with contextlib.suppress(RuntimeError):  # no running loop: eviction happens on use
-            asyncio.get_running_loop().call_later(self.idle_seconds + 0.5, self.evict)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no running loop: eviction happens on use
+            return
+        if self._timer is None or self._timer_loop is not loop:
+            self._timer_loop = loop
+            self._timer = loop.call_later(self.idle_seconds + 0.5, self._on_timer)
 
     def take(self, invocation_id: str, attempt_id: str) -> Session | None:
         self.evict()
         item = self._items.pop((invocation_id, attempt_id), None)
-        return item[0] if item is not None else None
+        if item is None:
+            return None
+        del self._by_invocation[invocation_id]
+        return item[0]
 
     def drop_invocation(self, invocation_id: str) -> None:
-        for key in [k for k in self._items if k[0] == invocation_id]:
+        key = self._by_invocation.pop(invocation_id, None)
+        if key is not None:
             session, _ = self._items.pop(key)
             session.close()
 
+    def _pop_oldest(self) -> None:
+        (inv, _attempt), (session, _t) = self._items.popitem(last=False)
+        del self._by_invocation[inv]
+        session.close()
+
     def evict(self) -> None:
         now = self.clock()
-        for key in [k for k, (_s, t) in self._items.items() if now - t > self.idle_seconds]:
-            self._items.pop(key)[0].close()
+        while self._items and now - next(iter(self._items.values()))[1] > self.idle_seconds:
+            self._pop_oldest()
         while len(self._items) > self.max_sessions:
-            _key, (session, _t) = self._items.popitem(last=False)
-            session.close()
+            self._pop_oldest()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.evict()
+        if self._items and self._timer_loop is not None:
+            oldest = next(iter(self._items.values()))[1]
+            delay = max(0.0, oldest + self.idle_seconds - self.clock()) + 0.5
+            self._timer = self._timer_loop.call_later(delay, self._on_timer)
 
     def clear(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         for session, _t in self._items.values():
             session.close()
         self._items.clear()
+        self._by_invocation.clear()
 
 
 class App:

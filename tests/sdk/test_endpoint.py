@@ -249,6 +249,37 @@ def test_session_store_drops_idle_sessions() -> None:
     assert store.take("inv", "a") is None and d.closed
 
 
+def test_session_store_uses_one_timer_and_drops_by_invocation() -> None:
+    now = [0.0]
+    store = SessionStore(max_sessions=10, idle_seconds=5, clock=lambda: now[0])
+
+    class Dummy:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    async def go() -> None:
+        sessions = [Dummy() for _ in range(4)]
+        for i, d in enumerate(sessions[:3]):
+            now[0] = float(i)
+            store.put(f"inv_{i}", "a", d)  # type: ignore[arg-type]
+        timer = store._timer
+        assert timer is not None and len(asyncio.get_running_loop()._scheduled) == 1  # type: ignore[attr-defined]
+        store.put("inv_1", "b", sessions[3])  # type: ignore[arg-type]  # a newer attempt replaces it
+        assert sessions[1].closed and len(store) == 3 and store._timer is timer
+        now[0] = 5.5  # inv_0 (put at 0) is idle, inv_2 (2) and inv_1/b (2) are not
+        store._on_timer()
+        assert sessions[0].closed and not sessions[2].closed and len(store) == 2
+        assert store._timer is not None  # the next run: when the oldest remaining goes idle
+        now[0] = 8.0
+        store._on_timer()
+        assert len(store) == 0 and store._timer is None
+        assert store.take("inv_2", "a") is None
+
+    asyncio.run(go())
+
+
 def test_lifespan() -> None:
     app = restate.app(services=services())
     sent: list[dict[str, Any]] = []
