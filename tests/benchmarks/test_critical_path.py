@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from benchmarks.critical_path import _measure, analyse
 
 
@@ -35,6 +37,7 @@ def test_hops_are_medians_and_summed_by_kind() -> None:
     assert result["median_latency_us"] == 800.0 + 2 * 600
 
 
+@pytest.mark.e2e
 def test_the_real_stack_yields_every_kind_of_hop(tmp_path: Path) -> None:
     """The tracepoints still wrap the functions they name: a short run over the real processes."""
     result = analyse(asyncio.run(_measure(8, tmp_path)))
