@@ -233,17 +233,19 @@ def test_warm_resume_hit_miss_and_bounds() -> None:
     asyncio.run(go())
 
 
+class _HeldSession:
+    """Stands in for a suspended Session in the session store."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
 def test_session_store_drops_idle_sessions() -> None:
     now = [0.0]
     store = SessionStore(max_sessions=10, idle_seconds=5, clock=lambda: now[0])
-
-    class Dummy:
-        closed = False
-
-        def close(self) -> None:
-            self.closed = True
-
-    d = Dummy()
+    d = _HeldSession()
     store.put("inv", "a", d)  # type: ignore[arg-type]
     now[0] = 10
     assert store.take("inv", "a") is None and d.closed
@@ -253,14 +255,8 @@ def test_session_store_uses_one_timer_and_drops_by_invocation() -> None:
     now = [0.0]
     store = SessionStore(max_sessions=10, idle_seconds=5, clock=lambda: now[0])
 
-    class Dummy:
-        closed = False
-
-        def close(self) -> None:
-            self.closed = True
-
     async def go() -> None:
-        sessions = [Dummy() for _ in range(4)]
+        sessions = [_HeldSession() for _ in range(4)]
         for i, d in enumerate(sessions[:3]):
             now[0] = float(i)
             store.put(f"inv_{i}", "a", d)  # type: ignore[arg-type]
