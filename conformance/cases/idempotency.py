@@ -160,16 +160,21 @@ async def idempotency_retention(t: CaseContext) -> None:
               "a call after the retention runs again")
 
 
+JUDGED_S = 4.0
+
+
 @case("IDM-015", "attach and output answer the result of idempotent and workflow invocations throughout their retention",
-      requirements=["ING-ATTACH-5", "TS-RETENTION-1"], capabilities=["services.retention", "workflows"], timeout_s=45)
+      requirements=["ING-ATTACH-5", "TS-RETENTION-1"], capabilities=["services.retention", "workflows"], timeout_s=45,
+      exclusive=True)
 async def attach_throughout_retention(t: CaseContext) -> None:
     ik, wf = t.uid("ik"), t.uid()
     idem = {"target": "idempotentInvocation", "service": "ShortRetentionService", "handler": "echo", "idempotencyKey": ik}
     flow = {"target": "workflow", "workflowName": "ShortRetentionWorkflow", "workflowKey": wf}
     # Both calls start now and complete later, so the time since ``done`` bounds the time since
     # either completion from above. Both retentions are 5 s from completion; only answers
-    # received within 3 s of ``done`` are judged (a later one may have been produced after the
-    # retention on a loaded machine).
+    # received within 4 s of ``done`` are judged (a later one may have been produced after the
+    # retention on a loaded machine). The case runs alone (exclusive): among two dozen others a
+    # call alone could take more than that on a 2-core machine.
     done = asyncio.get_running_loop().time()
     kept, wf_kept = await asyncio.gather(
         t.call_ok("ShortRetentionService", "echo", "kept", idempotency_key=ik),
@@ -179,17 +184,17 @@ async def attach_throughout_retention(t: CaseContext) -> None:
     t.must_eq(wf_kept, "wf-kept", "workflow run")
     judged = 0
     for _ in range(40):
-        if asyncio.get_running_loop().time() - done >= 3.0:
+        if asyncio.get_running_loop().time() - done >= JUDGED_S:
             break
         for what, target, value in (("idempotent", idem, "kept"), ("workflow", flow, "wf-kept")):
             for kind in ("attach", "output"):
                 r = await (t.attach_target(target, timeout=10) if kind == "attach" else t.output_target(target))
                 elapsed = asyncio.get_running_loop().time() - done
-                if elapsed > 3.0:
+                if elapsed > JUDGED_S:
                     continue
                 judged += 1
                 t.must(r.status_code == 200 and r.json() == value,
                        f"{kind} of the {what} invocation at most {elapsed:.1f}s after completion, within its 5 s retention: "
                        f"{r.status_code} {r.text[:120]}")
         await asyncio.sleep(0.3)
-    t.must(judged >= 1, "no attach/output answer arrived within 3 s of the calls")
+    t.must(judged >= 1, f"no attach/output answer arrived within {JUDGED_S:g} s of the calls")
