@@ -10,8 +10,9 @@ runs depends on the group:
   current iteration (all the SDK answers and ingress requests that one poll delivered) shares
   one transaction. The loop waits for the fsync, but it would otherwise hand the group to a
   thread and wait for the wake-up anyway: measured on a 2-core machine, the two hand-offs per
-  commit (wake the writer, wake the loop) cost more CPU and latency than the blocked loop, at
-  one workflow at a time (p50 -15 %) and at sixteen (+12 % workflows/s); docs/benchmarks.md.
+  commit (wake the writer, wake the loop) cost more CPU and latency than the blocked loop
+  (one A/B run: p50 -5 % one workflow at a time, +7 % workflows/s at sixteen, server CPU per
+  workflow -4 to -8 %; docs/benchmarks.md).
 - **On the writer thread** for larger groups (a big run result must not stall every other
   invocation while it is written) and for every batch queued while the writer is busy, so the
   order of commits stays the order of batches. The thread drains whatever is queued (folded
@@ -535,13 +536,17 @@ _STATEMENTS: dict[type[Any], tuple[str, Callable[[Any], tuple[object, ...]]]] = 
 }
 
 
+_PAYLOAD = {AppendJournal: "entry", PutInvocation: "data", SetState: "value", PutPromise: "result",
+            PutDeployment: "manifest"}
+
+
 def _size(ops: list[Op]) -> int:
     """Roughly the bytes ``ops`` write: their payloads plus a row's worth each."""
-    total = 0
+    total = 64 * len(ops)
     for op in ops:
-        payload = getattr(op, "entry", None) or getattr(op, "data", None) or getattr(op, "value", None) \
-            or getattr(op, "result", None) or getattr(op, "manifest", None) or b""
-        total += len(payload) + 64
+        field = _PAYLOAD.get(type(op))
+        if field is not None:
+            total += len(getattr(op, field))
     return total
 
 
