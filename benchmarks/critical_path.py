@@ -112,7 +112,15 @@ def analyse(marks: list[tuple[int, str]]) -> dict[str, Any]:
     }
 
 
-async def _measure(n: int, workdir: Path) -> list[tuple[int, str]]:
+def _is_worker(pid: int) -> bool:
+    """A hypercorn worker (started by multiprocessing's spawn), not its supervisor or resource tracker."""
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+async def _measure(n: int, workdir: Path, client_latencies: list[float] | None = None) -> list[tuple[int, str]]:
     trace_dir = workdir / "marks"
     env = {"DURABLE_TRACE_DIR": str(trace_dir)}
     ingress, admin, port = free_port(), free_port(), free_port()
@@ -134,9 +142,13 @@ async def _measure(n: int, workdir: Path) -> list[tuple[int, str]]:
             t0 = time.monotonic_ns()
             batch = await run_batch(client, keys.take(n), signup_request, 1, 300.0)
             t1 = time.monotonic_ns()
+        if client_latencies is not None:
+            client_latencies.extend(batch.latencies_s)
         if batch.errors:
             raise RuntimeError(f"{batch.errors} workflows failed: {batch.error_samples[:1]}")
-        for pid in [*descendants(server.popen.pid), *descendants(sdk.popen.pid)]:
+        # only the processes that installed the SIGUSR1 handler: the traced server and the SDK's
+        # worker(s), not hypercorn's supervisor (SIGUSR1 would end it and orphan its worker)
+        for pid in [server.popen.pid, *filter(_is_worker, descendants(sdk.popen.pid))]:
             os.kill(pid, signal.SIGUSR1)
         for _ in range(50):  # the dumps are written by the processes' signal handlers
             await asyncio.sleep(0.1)
@@ -155,13 +167,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the breakdown here")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="durable-critical-path-") as tmp:
-        result = analyse(asyncio.run(_measure(args.n, Path(tmp))))
+        client: list[float] = []
+        result = analyse(asyncio.run(_measure(args.n, Path(tmp), client)))
+    result["client_p50_us"] = statistics.median(client) * 1e6
+    result["outside_ingress_handler_us"] = result["client_p50_us"] - result["median_latency_us"]
     for hop in result["hops"]:
         print(f"{hop['from']:>10} -> {hop['to']:<10} {hop['median_us']:8.1f} us  {hop['kind']}")
     print(f"median workflow latency {result['median_latency_us'] / 1000:.2f} ms "
           f"({result['with_the_common_sequence']}/{result['workflows']} workflows with the common sequence)")
     for kind, us in result["by_kind_us"].items():
         print(f"  {kind:<28} {us / 1000:6.2f} ms  {result['by_kind_share'][kind]:6.1%}")
+    print(f"client p50 {result['client_p50_us'] / 1000:.2f} ms: "
+          f"{result['outside_ingress_handler_us'] / 1000:.2f} ms outside the ingress handler "
+          "(client, HTTP parse and response write, transfers client <-> server)")
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

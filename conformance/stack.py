@@ -104,7 +104,10 @@ class Proc:
 
     def stop(self, timeout: float = 10.0) -> None:
         p = self.popen
-        if p is None or p.poll() is not None:
+        if p is None:
+            return
+        if p.poll() is not None:  # the leader is gone; children it left (hypercorn workers) are not
+            self._kill_group()
             return
         p.terminate()
         try:

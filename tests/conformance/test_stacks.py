@@ -7,11 +7,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from conformance.stack import StackError, restate_binary
+from conformance.stack import Proc, StackError, restate_binary
 
 
 def durable(*args: str) -> subprocess.CompletedProcess[str]:
@@ -64,3 +65,32 @@ def test_restate_target(tmp_path: Path) -> None:
     assert not unexplained, unexplained
     assert any(c["id"] == "ST-006" and c.get("profile_reason") for c in index["cases"])
     assert r.returncode == 0, r.stdout[-2000:]
+
+
+def test_stop_kills_what_a_dead_leader_left_behind(tmp_path: Path) -> None:
+    """A process whose leader already exited (as hypercorn's supervisor does on a stray signal)
+    still takes its group with it on stop: no orphaned worker keeps serving a port."""
+    pidfile = tmp_path / "child.pid"
+    proc = Proc("leader", ["sh", "-c", f"sleep 60 & echo $! > {pidfile}; exit 0"])
+    proc.start(tmp_path)
+    assert proc.popen is not None
+    proc.popen.wait(10)
+    deadline = time.monotonic() + 10
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    os.kill(child, 0)  # alive: the leader left it behind
+    proc.stop()
+    deadline = time.monotonic() + 10
+    while _alive(child):
+        assert time.monotonic() < deadline, "the orphaned child survived stop()"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a killed orphan may wait a moment for init to reap it
