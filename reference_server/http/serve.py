@@ -17,6 +17,12 @@ conformance kit check stays the same:
 
 ``100 Continue`` is sent when the app first reads the body (as before); an app that answers
 without reading the body (an over-limit ``content-length``) adds ``connection: close``.
+
+A response leaves in one write: uvicorn writes the status line and headers when the app sends
+``http.response.start`` and the body in a second write, so every response was two TCP segments
+and two wake-ups of a waiting client (the load generator, the fuzzer, curl). Our apps always send
+the body right after the start, so :class:`_OneWrite` holds the head until the first body write
+(or a close) and sends both together.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 import httptools
 import orjson
@@ -59,6 +65,40 @@ def _error_bytes(status: int, phrase: str, message: str) -> bytes:
         b"connection: close\r\n\r\n",
         body,
     ])
+
+
+class _OneWrite:
+    """The transport as one request/response cycle sees it: the response head (the cycle's
+    first write after ``http.response.start``) is joined to the next write. Not used for HEAD,
+    whose response has no body write."""
+
+    __slots__ = ("_cycle", "_head", "_state", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head = b""
+        self._state = 0  # 0: head not written yet, 1: head held, 2: head sent
+
+    def write(self, data: bytes) -> None:
+        if self._state == 0 and self._cycle.response_started:
+            self._head, self._state = data, 1
+            return
+        if self._state == 1:
+            data, self._head, self._state = self._head + data, b"", 2
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._state == 1:
+            head, self._head, self._state = self._head, b"", 2
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class DurableHttpProtocol(HttpToolsProtocol):
@@ -94,7 +134,11 @@ class DurableHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._raw_head = 0
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not before and cycle is not None and self.scope["method"] != "HEAD":
+            cycle.transport = cast(asyncio.Transport, _OneWrite(self.transport, cycle))
 
     def on_message_complete(self) -> None:
         self._in_head = True
