@@ -147,3 +147,63 @@ def test_malformed_request_is_400_json(server: ServerThread) -> None:
 def test_unknown_event_loop_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown event loop"):
         loop_factory("trio")
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+class _Cycle:
+    response_started = False
+
+
+def test_a_response_head_and_body_leave_in_one_write() -> None:
+    from reference_server.http.serve import _OneWrite
+
+    transport, cycle = _Transport(), _Cycle()
+    one = _OneWrite(transport, cycle)  # type: ignore[arg-type]
+    one.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response starts: passes at once
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    cycle.response_started = True
+    one.write(b"HEAD\r\n\r\n")
+    assert len(transport.writes) == 1  # held
+    one.write(b"body")
+    one.write(b"more")
+    assert transport.writes[1:] == [b"HEAD\r\n\r\nbody", b"more"]
+    assert not one.is_closing()  # everything else is the transport's
+
+
+def test_a_held_head_is_written_before_a_close() -> None:
+    from reference_server.http.serve import _OneWrite
+
+    transport, cycle = _Transport(), _Cycle()
+    one = _OneWrite(transport, cycle)  # type: ignore[arg-type]
+    cycle.response_started = True
+    one.write(b"HEAD\r\n\r\n")
+    one.close()
+    assert transport.writes == [b"HEAD\r\n\r\n"] and transport.closed
+
+
+def test_head_requests_get_their_answer(server: ServerThread) -> None:
+    with _connect(server.ingress_url) as s:
+        s.sendall(b"HEAD /restate/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            assert chunk, buf
+            buf += chunk
+        assert buf.startswith(b"HTTP/1.1 ")
+        s.sendall(b"GET /restate/health HTTP/1.1\r\nhost: x\r\n\r\n")  # and the connection goes on
+        status, _, body = _read_response(s, bytearray(buf.partition(b"\r\n\r\n")[2]))
+        assert status == 200 and json.loads(body)["status"] == "ok"
