@@ -254,12 +254,7 @@ class App:
         spec = self.find(service, handler)
         assert spec is not None
         reader = _TurnReader(receive, self.stream_idle_seconds)
-        # The head goes out now, before the first turn is read: the server takes it in while the
-        # turn runs, and each turn's answer is then one write. (hypercorn writes a head and a body
-        # chunk separately: sent with the first answer, the head cost the server an extra
-        # wake-up on the critical path.) Every later failure is an in-stream error message.
-        await send(_start_message(200, (("content-type", invocation_content_type(version)),)))
-        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        started = False
         held: str | None = None  # the invocation whose session the last turn suspended
         final = False  # the last turn ended with a terminator other than suspension
         try:
@@ -284,6 +279,9 @@ class App:
                     break
                 else:
                     out = await self._turn(spec, start, entries)
+                if not started:
+                    started = True
+                    await send(_start_message(200, (("content-type", invocation_content_type(version)),)))
                 # WIRE-STREAM-8/15: the turn's response in one chunk, without waiting for the body's end
                 await send({"type": "http.response.body", "body": encode_frames(out), "more_body": True})
                 if not isinstance(out[-1], SuspensionMessage):
@@ -297,6 +295,8 @@ class App:
                 await reader.drain(min(DRAIN_SECONDS, self.stream_idle_seconds))
         except _Disconnected:
             return
+        if not started:  # ended before a turn: never (EOF gives an error turn), but stay safe
+            await send(_start_message(200, (("content-type", invocation_content_type(version)),)))
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     # ------------------------------------------------------------------ routing

@@ -239,17 +239,3 @@ async def test_response_ends_after_a_final_terminator_even_if_the_body_stays_ope
     s.write(resume("a3", "a2", 4, 2, 50))
     assert isinstance((await s.read_turn())[-1], EndMessage)
     await s.end(eof=False)  # the test never ends the request body
-
-
-@sync
-async def test_the_head_goes_out_before_the_first_turn_is_read() -> None:
-    """The 200 head is sent when the request arrives, not with the first turn's answer: the server
-    reads it while the turn runs (one write per answer afterwards)."""
-    stream = Stream(make_app())
-    head = await asyncio.wait_for(stream.outbox.get(), 10)  # nothing of the body written yet
-    assert head["type"] == "http.response.start" and head["status"] == 200
-    assert (b"content-type", CT.encode()) in head["headers"]
-    stream.write(first_turn())
-    msgs = await stream.read_turn()
-    assert msgs and isinstance(msgs[-1], TERMINATORS)
-    stream.task.cancel()
