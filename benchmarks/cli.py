@@ -53,6 +53,8 @@ def register(app: typer.Typer) -> None:
         profile_concurrency: Annotated[int, typer.Option(help="Concurrency of the profiled load.")] = 16,
         sdk_worker_class: Annotated[WorkerClass, typer.Option(
             help="hypercorn --worker-class of both SDK endpoints (asyncio is hypercorn's default).")] = WorkerClass.uvloop,
+        quiesce: Annotated[bool, typer.Option(
+            help="Before each throughput batch, wait (at most 5 s) until every stack is idle.")] = False,
     ) -> None:
         """Benchmark the reference stack against Restate 1.7.12 + restate-sdk 1.2.0 (loopback)."""
         from dataclasses import replace
@@ -72,7 +74,7 @@ def register(app: typer.Typer) -> None:
         plan = runner.scaled(plan, scale)
         if rounds is not None:
             plan = replace(plan, rounds=rounds)
-        plan = replace(plan, sdk_worker_class=sdk_worker_class.value)
+        plan = replace(plan, sdk_worker_class=sdk_worker_class.value, quiesce=quiesce)
         if memory_workflows is not None:
             plan = replace(plan, memory_workflows=memory_workflows)
         if memory_time_limit is not None:

@@ -52,6 +52,8 @@ class Plan:
     memory_time_limit_s: float = 1800.0
     #: hypercorn's --worker-class for both SDK endpoints
     sdk_worker_class: str = "uvloop"
+    #: before each throughput batch, wait until every stack is idle (see scenarios.quiesce)
+    quiesce: bool = False
 
 
 FULL = Plan()
@@ -151,6 +153,8 @@ def _aggregate(rounds: list[scenarios.Throughput]) -> dict[str, Any]:
         "rounds_throughput": [round(len(r.latencies_s) / r.wall_s, 1) if r.wall_s else None
                               for r in rounds],
         "stopped_by_deadline": any(r.stopped_by_deadline for r in rounds),
+        "others_cpu_ms_per_wf": sum(r.others_cpu_s for r in rounds) / n * 1000.0 if n else None,
+        "quiesce_s": [round(r.quiesce_s, 2) for r in rounds],
     }
 
 
@@ -237,12 +241,16 @@ async def _measure(plan: Plan, stacks: dict[str, BenchStack], clients: dict[str,
         for c in plan.concurrencies:
             for r in range(plan.rounds):
                 for kind, st in stacks.items():
+                    others = tuple(o for k, o in stacks.items() if k != kind)
+                    waited = await scenarios.quiesce(tuple(stacks.values())) if plan.quiesce else 0.0
                     tp = await scenarios.throughput(st, clients[kind], keys[kind], c, plan.per_round[c],
-                                                    plan.batch_time_limit_s)
+                                                    plan.batch_time_limit_s, others)
+                    tp.quiesce_s = waited
                     per[kind].setdefault(c, []).append(tp)
                     rate = len(tp.latencies_s) / tp.wall_s if tp.wall_s else 0.0
                     log(f"c={c:<3} round {r + 1}/{plan.rounds} {kind:<9} {rate:8.1f} wf/s "
-                        f"errors={tp.errors}")
+                        f"errors={tp.errors} (waited {waited:.2f} s for quiet; others used "
+                        f"{tp.others_cpu_s:.2f} s CPU meanwhile)")
         for kind in stacks:
             out[kind]["throughput"] = {f"c{c}": _aggregate(rs) for c, rs in per[kind].items()}
 

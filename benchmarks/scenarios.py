@@ -25,7 +25,7 @@ from benchmarks.load import Client, Request, one, run_batch, signup_request
 from benchmarks.procstat import sample_tree
 from benchmarks.stacks import BenchStack
 
-__all__ = ["Keys", "memory", "resume", "step_scaling", "throughput"]
+__all__ = ["Keys", "memory", "quiesce", "resume", "stacks_cpu_s", "step_scaling", "throughput"]
 
 MB = 1024.0
 
@@ -55,16 +55,41 @@ class Throughput:
     stopped_by_deadline: bool
     server_switches: int = 0
     sdk_switches: int = 0
+    others_cpu_s: float = 0.0  # CPU of the other stacks' processes during this batch
+    quiesce_s: float = 0.0  # waited before the batch for every stack to be quiet
 
 
 async def throughput(stack: BenchStack, client: Client, keys: Keys, concurrency: int,
-                     count: int, time_limit_s: float) -> Throughput:
+                     count: int, time_limit_s: float, others: tuple[BenchStack, ...] = ()) -> Throughput:
+    o0 = stacks_cpu_s(others)
     s0, k0 = sample_tree(stack.server_pid), sample_tree(stack.sdk_pid)
     batch = await run_batch(client, keys.take(count), signup_request, concurrency, time_limit_s)
     s1, k1 = sample_tree(stack.server_pid), sample_tree(stack.sdk_pid)
     return Throughput(concurrency, batch.latencies_s, batch.wall_s, batch.errors, batch.error_samples,
                       s1.cpu_s - s0.cpu_s, k1.cpu_s - k0.cpu_s, batch.stopped_by_deadline,
-                      s1.ctx_switches - s0.ctx_switches, k1.ctx_switches - k0.ctx_switches)
+                      s1.ctx_switches - s0.ctx_switches, k1.ctx_switches - k0.ctx_switches,
+                      stacks_cpu_s(others) - o0)
+
+
+def stacks_cpu_s(stacks: tuple[BenchStack, ...]) -> float:
+    """CPU seconds so far of every process of ``stacks`` (servers and SDK endpoints)."""
+    return sum(sample_tree(st.server_pid).cpu_s + sample_tree(st.sdk_pid).cpu_s for st in stacks)
+
+
+async def quiesce(stacks: tuple[BenchStack, ...], *, window_s: float = 0.25, idle_cores: float = 0.05,
+                  max_s: float = 5.0) -> float:
+    """Wait (at most ``max_s``) until ``stacks`` together use under ``idle_cores`` over a window:
+    the background work one stack does after its batch (a store's flushes and compactions) must
+    not run inside the next stack's batch. Returns the seconds waited."""
+    t0 = time.perf_counter()
+    before = stacks_cpu_s(stacks)
+    for _ in range(int(max_s / window_s)):
+        await asyncio.sleep(window_s)
+        after = stacks_cpu_s(stacks)
+        if after - before <= idle_cores * window_s:
+            break
+        before = after
+    return time.perf_counter() - t0
 
 
 async def step_scaling(client: Client, keys: Keys, n: int, reps: int) -> dict[str, Any]:
