@@ -88,13 +88,10 @@ class _OneWrite:
             data, self._head, self._state = self._head + data, b"", 2
         self._transport.write(data)
 
-    def flush(self) -> None:
-        if self._state == 1:
-            head, self._head, self._state = self._head, b"", 2
-            self._transport.write(head)
-
     def close(self) -> None:
-        self.flush()
+        if self._state == 1:  # a head still held: it goes out before the close
+            self._transport.write(self._head)
+            self._head, self._state = b"", 2
         self._transport.close()
 
     def __getattr__(self, name: str) -> Any:
