@@ -225,6 +225,8 @@ class Invoker:
 
     def __init__(self, *, connect_timeout_s: float = 10.0) -> None:
         self.connect_timeout_s = connect_timeout_s
+        #: turns written whose response (up to its terminator) has not arrived yet
+        self.awaiting = 0
         self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
         self._ssl: ssl.SSLContext | None = None
         self._targets: dict[str, Target] = {}
@@ -350,6 +352,7 @@ class Exchange:
         WIRE-STREAM-13)."""
         if self.failed:
             raise InvokeError(503, "the exchange already failed")
+        self.invoker.awaiting += 1
         try:
             async with asyncio.timeout(timeout_s):
                 return await self._turn(part)
@@ -367,6 +370,8 @@ class Exchange:
         except BaseException:
             self.abort()
             raise
+        finally:
+            self.invoker.awaiting -= 1
 
     async def _turn(self, part: bytes) -> list[Message]:
         self.turns += 1

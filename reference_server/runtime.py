@@ -83,6 +83,9 @@ class Runtime:
         )
         #: invoke requests (request/response and streaming mode, spec/02)
         self.invoker = Invoker()
+        # group commit: while SDK answers are on their way, their batches will follow soon
+        invoker = self.invoker
+        store.expect_more(lambda: invoker.awaiting > 0)
         #: open streams whose last turn ended with a suspension, by (invocation id, attempt id):
         #: a warm resume of that attempt goes onto the stream (WIRE-STREAM-5)
         self._streams: dict[tuple[str, str], _Continuation] = {}

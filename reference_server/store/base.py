@@ -9,6 +9,7 @@ return committed data only; the core's in-memory image covers what is not commit
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -130,6 +131,12 @@ class Store(Protocol):
 
     def commit(self, ops: list[Op]) -> asyncio.Future[None]:
         """Queue a batch; the future resolves once it (and every earlier batch) is durable."""
+        ...
+
+    def expect_more(self, more: Callable[[], bool]) -> None:
+        """A hint for group commit: ``more()`` is true while further batches are about to be
+        queued (the shell is waiting for SDK answers), so a store may hold a small group
+        briefly to fold them into the same durable write. Never a reason to acknowledge early."""
         ...
 
     async def load_active(self) -> list[bytes]: ...

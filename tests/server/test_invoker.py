@@ -407,3 +407,39 @@ async def test_a_large_frame_in_many_chunks() -> None:
     assert isinstance(msgs[0], OutputCommand) and msgs[0].result == Value("x" * (4 * 1024 * 1024))
     assert isinstance(msgs[-1], EndMessage)
     await inv.aclose()
+
+
+@sync
+async def test_awaiting_counts_turns_in_flight_and_returns_to_zero() -> None:
+    """``Invoker.awaiting`` (the group-commit hint) counts turns written whose terminator has not
+    arrived: up while the peer holds its answer, back to zero after success and after failure."""
+    answered = asyncio.Event()
+    seen: list[int] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _line, headers = await read_head(reader)
+        await reader.readexactly(int(headers["content-length"]))
+        await answered.wait()
+        writer.write(response_head(f"content-length: {len(OUTPUT_END)}\r\n") + OUTPUT_END)
+        await writer.drain()
+
+    inv = Invoker()
+    async with peer(handler) as p:
+        turns = [asyncio.ensure_future(exchange(inv, p, streaming=False).turn(START, 5)) for _ in range(2)]
+        for _ in range(100):  # bounded: until both requests are written and waiting
+            await asyncio.sleep(0.01)
+            if inv.awaiting == 2:
+                break
+        seen.append(inv.awaiting)
+        answered.set()
+        await asyncio.gather(*turns)
+        seen.append(inv.awaiting)
+    refused = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = refused.sockets[0].getsockname()[1]
+    refused.close()
+    await refused.wait_closed()
+    with pytest.raises(InvokeError):
+        await inv.exchange(f"http://127.0.0.1:{port}", "/invoke/S/h", {}, CT, streaming=True).turn(START, 5)
+    seen.append(inv.awaiting)
+    await inv.aclose()
+    assert seen == [2, 0, 0]

@@ -211,6 +211,84 @@ def test_close_commits_a_group_still_waiting_for_the_loop(tmp_path: Path) -> Non
     other.close()
 
 
+def test_while_more_is_expected_a_group_waits_a_few_iterations_for_it(tmp_path: Path) -> None:
+    """Group commit: batches queued in the next iterations join the waiting group (one COMMIT);
+    nothing resolves before that COMMIT."""
+    log: list[tuple[str, int]] = []
+
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3", connect=recording(log), group_wait_iterations=3)
+        store.expect_more(lambda: True)
+        await store.open()
+        futs = []
+        for i in range(3):  # one batch per loop iteration
+            futs.append(store.commit([put(f"inv_{i}"), entry(f"inv_{i}", 0)]))
+            await asyncio.sleep(0)
+            assert log == [] and not any(f.done() for f in futs)
+        await asyncio.gather(*futs)
+        assert log == [("COMMIT", threading.get_ident())]
+        assert (store.commits, store.batches) == (1, 3)
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_the_wait_is_bounded_even_if_more_is_always_expected(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3", group_wait_iterations=3)
+        store.expect_more(lambda: True)
+        await store.open()
+        fut = store.commit([entry("inv_1", 0)])
+        iterations = 0
+        while not fut.done():
+            assert iterations < 10, "the group kept waiting"
+            await asyncio.sleep(0)
+            iterations += 1
+        assert fut.exception() is None and store.commits == 1
+        assert iterations <= 3 + 2  # the next iteration, plus at most three more, plus our wake-up
+        await store.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("wait", [0, 3])
+def test_nothing_waits_when_nothing_more_is_expected_or_waiting_is_off(tmp_path: Path, wait: int) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3", group_wait_iterations=wait)
+        expected = [wait == 0]  # waiting off: the hint does not matter
+        store.expect_more(lambda: expected[0])
+        await store.open()
+        fut = store.commit([entry("inv_1", 0)])
+        await asyncio.sleep(0)  # the loop's next iteration commits it
+        await asyncio.sleep(0)
+        assert fut.done() and store.commits == 1
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_close_commits_a_waiting_group_at_once(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "db.sqlite3", group_wait_iterations=1000)
+        store.expect_more(lambda: True)
+        await store.open()
+        fut = store.commit([put("inv_1"), entry("inv_1", 0)])
+        await asyncio.sleep(0)
+        assert not fut.done()
+        await store.close()
+        assert fut.done() and fut.exception() is None
+
+    asyncio.run(main())
+    other = sqlite3.connect(tmp_path / "db.sqlite3")
+    assert other.execute("SELECT count(*) FROM journal").fetchone() == (1,)
+    other.close()
+
+
+def test_a_negative_group_wait_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="group_wait_iterations"):
+        SqliteStore(tmp_path / "db.sqlite3", group_wait_iterations=-1)
+
+
 def test_the_store_connection_is_wal_with_synchronous_full(tmp_path: Path) -> None:
     conn = connect(tmp_path / "db.sqlite3")
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
