@@ -29,6 +29,7 @@ from durable.protocol.messages import (
     MANIFEST_CONTENT_TYPE,
     MAX_PROTOCOL_VERSION,
     MIN_PROTOCOL_VERSION,
+    TURN_FOLLOWS_HEADER,
     Entry,
     ErrorMessage,
     Message,
@@ -254,7 +255,12 @@ class App:
         spec = self.find(service, handler)
         assert spec is not None
         reader = _TurnReader(receive, self.stream_idle_seconds)
-        started = False
+        # WIRE-STREAM-16: the server sent its request head while the first turn is still being
+        # made durable; the response head goes back meanwhile, and the turn's answer is then
+        # one write. Otherwise the head goes out with the first answer (one wake-up less).
+        started = headers.get(TURN_FOLLOWS_HEADER) == "1"
+        if started:
+            await send(_start_message(200, (("content-type", invocation_content_type(version)),)))
         held: str | None = None  # the invocation whose session the last turn suspended
         final = False  # the last turn ended with a terminator other than suspension
         try:
@@ -295,8 +301,6 @@ class App:
                 await reader.drain(min(DRAIN_SECONDS, self.stream_idle_seconds))
         except _Disconnected:
             return
-        if not started:  # ended before a turn: never (EOF gives an error turn), but stay safe
-            await send(_start_message(200, (("content-type", invocation_content_type(version)),)))
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     # ------------------------------------------------------------------ routing

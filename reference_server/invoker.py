@@ -33,6 +33,7 @@ import httptools
 
 from durable.protocol import ProtocolViolation, decode_frames, parse_invocation_content_type
 from durable.protocol.messages import (
+    TURN_FOLLOWS_HEADER,
     EndMessage,
     ErrorMessage,
     Message,
@@ -247,14 +248,21 @@ class Invoker:
             target = self._targets[uri] = Target.parse(uri)
         return Exchange(self, target, path, headers, content_type, streaming=streaming)
 
-    async def _connect(self, target: Target) -> tuple[_Conn, bool]:
-        """A connection to ``target`` and whether it was reused from the pool."""
+    def _pooled(self, target: Target) -> _Conn | None:
+        """An idle keep-alive connection to ``target``, if one is at hand."""
         idle = self._idle.get((target.scheme, target.host, target.port))
         while idle:
             conn = idle.pop()
             if conn.usable():
-                return conn, True
+                return conn
             conn.abort()
+        return None
+
+    async def _connect(self, target: Target) -> tuple[_Conn, bool]:
+        """A connection to ``target`` and whether it was reused from the pool."""
+        pooled = self._pooled(target)
+        if pooled is not None:
+            return pooled, True
         loop = asyncio.get_running_loop()
         ctx: ssl.SSLContext | None = None
         if target.scheme == "https":
@@ -311,6 +319,8 @@ class Exchange:
         self.turns = 0
         self.body_ended = False
         self.failed = False
+        #: the request head went out ahead of the first turn (:meth:`send_head_early`)
+        self.head_early = False
 
     @property
     def can_continue(self) -> bool:
@@ -325,17 +335,19 @@ class Exchange:
             and not conn.complete
         )
 
-    def _head(self, length: int | None) -> bytes:
+    def _head(self, length: int | None, *, turn_follows: bool = False) -> bytes:
         lines = [f"POST {self.path} HTTP/1.1", f"host: {self.target.authority}"]
         for name, value in self.headers.items():
             if name.lower() in ("host", "content-length", "transfer-encoding", "connection",
-                                "content-type", "accept"):
+                                "content-type", "accept", TURN_FOLLOWS_HEADER):
                 continue
             if any(c in name or c in value for c in "\r\n\0") or ":" in name:
                 raise InvokeError(500, f"additional header {name!r} cannot be sent")
             lines.append(f"{name}: {value}")
         lines.append(f"content-type: {self.content_type}")  # WIRE-NEG-1
         lines.append(f"accept: {self.content_type}")
+        if turn_follows:
+            lines.append(f"{TURN_FOLLOWS_HEADER}: 1")  # WIRE-STREAM-16
         if length is None:
             lines.append("transfer-encoding: chunked")  # WIRE-STREAM-3
         else:
@@ -344,6 +356,26 @@ class Exchange:
             return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         except UnicodeEncodeError as exc:
             raise InvokeError(500, f"an additional header cannot be sent: {exc}") from exc
+
+    def send_head_early(self) -> bool:
+        """Streaming mode: write the request head now on an idle pooled connection, while the
+        first turn is not durable yet (WIRE-STREAM-16), so that the SDK's HTTP server sets the
+        request up meanwhile; :meth:`turn` then writes only the turn. Nothing of the invocation
+        is in the head. False (nothing sent) when not streaming or no idle connection is at hand."""
+        if not self.streaming or self.conn is not None or self.failed:
+            return False
+        try:
+            head = self._head(None, turn_follows=True)
+        except InvokeError:
+            return False  # the first turn reports it
+        conn = self.invoker._pooled(self.target)
+        if conn is None or conn.transport is None:
+            return False
+        conn.begin()
+        conn.transport.write(head)
+        self.conn = conn
+        self.head_early = True
+        return True
 
     async def turn(self, part: bytes, timeout_s: float) -> list[Message]:
         """Send one turn's request part; return its response up to and including the terminator.
@@ -375,7 +407,19 @@ class Exchange:
 
     async def _turn(self, part: bytes) -> list[Message]:
         self.turns += 1
-        if self.conn is None:
+        early, self.head_early = self.head_early, False
+        conn = self.conn
+        if early and conn is not None and (conn.closed or conn.complete or conn.bad is not None):
+            # the peer closed or ended its response before our first turn: nothing of the
+            # attempt went out, so start over on another connection, head and turn together
+            conn.abort()
+            self.conn = None
+            early = False
+        if early:
+            assert self.conn is not None
+            await self.conn.write(b"%x\r\n" % len(part) + part + b"\r\n")
+            await self._headers()
+        elif self.conn is None:
             for _try in range(2):
                 conn, reused = await self.invoker._connect(self.target)
                 self.conn = conn

@@ -148,35 +148,62 @@ class Runtime:
 
     async def _settle(self, effects: list[Effect]) -> None:
         """Commit the engine's batch (always: it is also a barrier), then act."""
+        durable = self.store.commit(self.engine.take_batch())
+        early = self._heads_early(effects)
         try:
-            await self.store.commit(self.engine.take_batch())
-        except Exception as exc:
-            self._fail_stop(exc)
-            raise
+            try:
+                await durable
+            except Exception as exc:
+                self._fail_stop(exc)
+                raise
+            for effect in effects:
+                if isinstance(effect, Invoke):
+                    slot = self._stream_slot(effect)
+                    if slot is not None:
+                        slot.effect = effect  # committed above: now it may go onto the stream
+                    else:
+                        self._spawn(self._attempt(effect, early.pop(id(effect), None)))
+                elif isinstance(effect, Retry):
+                    self._retry_later(effect)
+                elif isinstance(effect, ScheduleTimer):
+                    self._arm(effect.timer)
+                elif isinstance(effect, Finished):
+                    for fut in self._waiters.pop(effect.invocation_id, []):
+                        if not fut.done():
+                            fut.set_result(effect.result)
+                elif isinstance(effect, Evict):
+                    self.engine.evict(effect.invocation_id)
+                elif isinstance(effect, EvictPromise):
+                    self.engine.evict_promise(effect.key)
+        finally:
+            for exchange in early.values():  # not handed to an attempt: nothing was sent on it
+                exchange.abort()
+
+    def _stream_slot(self, effect: Invoke) -> _Continuation | None:
+        """The open stream a warm resume goes onto (WIRE-STREAM-5), if one is waiting for it."""
+        start = effect.start
+        if start.resume_attempt_id is None:
+            return None
+        slot = self._streams.get((start.invocation_id, start.resume_attempt_id))
+        return slot if slot is not None and slot.effect is None else None
+
+    def _heads_early(self, effects: list[Effect]) -> dict[int, Exchange]:
+        """Exchanges for the batch's new attempts, their request heads already sent while the
+        batch is being made durable (WIRE-STREAM-16): the SDK's HTTP server sets the request up
+        during the fsync. Only while no other SDK answer is awaited: under load the group commit
+        folds the batches anyway, and a head on its own is one more write on each side."""
+        early: dict[int, Exchange] = {}
+        if self.invoker.awaiting:
+            return early
         for effect in effects:
-            if isinstance(effect, Invoke):
-                start = effect.start
-                slot = (
-                    self._streams.get((start.invocation_id, start.resume_attempt_id))
-                    if start.resume_attempt_id is not None
-                    else None
-                )
-                if slot is not None and slot.effect is None:
-                    slot.effect = effect  # committed above: now it may go onto the stream
-                else:
-                    self._spawn(self._attempt(effect))
-            elif isinstance(effect, Retry):
-                self._retry_later(effect)
-            elif isinstance(effect, ScheduleTimer):
-                self._arm(effect.timer)
-            elif isinstance(effect, Finished):
-                for fut in self._waiters.pop(effect.invocation_id, []):
-                    if not fut.done():
-                        fut.set_result(effect.result)
-            elif isinstance(effect, Evict):
-                self.engine.evict(effect.invocation_id)
-            elif isinstance(effect, EvictPromise):
-                self.engine.evict_promise(effect.key)
+            if isinstance(effect, Invoke) and self._stream_slot(effect) is None:
+                try:
+                    exchange = self._open_exchange(effect)
+                except InvokeError:
+                    continue  # the attempt reports it
+                exchange.send_head_early()
+                early[id(effect)] = exchange
+        return early
 
     async def facts(self, inv_ids: Iterable[str], promises: Iterable[PromiseKey] = ()) -> Facts:
         """Committed rows for ids the engine does not hold; re-read if it evicted meanwhile."""
@@ -258,10 +285,10 @@ class Runtime:
 
     # ------------------------------------------------------------------ attempts
 
-    async def _attempt(self, effect: Invoke) -> None:
+    async def _attempt(self, effect: Invoke, exchange: Exchange | None = None) -> None:
         """One exchange: its first turn is ``effect``; in streaming mode, each warm resume of the
-        turn before is written onto the same exchange once it is durable (WIRE-STREAM-5/6)."""
-        exchange: Exchange | None = None
+        turn before is written onto the same exchange once it is durable (WIRE-STREAM-5/6).
+        ``exchange``: one opened for it already (:meth:`_heads_early`)."""
         try:
             while True:
                 start = effect.start

@@ -103,9 +103,10 @@ class SdkContext(CaseContext):
     def endpoint(self) -> str:
         return self.target.ingress
 
-    def stream(self, service: str, handler: str, *, content_type: str | None = None) -> DuplexStream:
+    def stream(self, service: str, handler: str, *, content_type: str | None = None,
+               extra_headers: dict[str, str] | None = None) -> DuplexStream:
         """A full-duplex streaming exchange (``async with t.stream(...) as s``), spec/02 section 2.9."""
-        return DuplexStream(self, service, handler, content_type=content_type)
+        return DuplexStream(self, service, handler, content_type=content_type, extra_headers=extra_headers)
 
     async def protocol_mode(self) -> str:
         """The manifest's ``protocolMode`` (discovery)."""

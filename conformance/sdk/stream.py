@@ -109,8 +109,10 @@ class Session:
 class DuplexStream:
     """One invoke request whose body the kit writes turn by turn while it reads the response."""
 
-    def __init__(self, ctx: SdkContext, service: str, handler: str, *, content_type: str | None = None) -> None:
+    def __init__(self, ctx: SdkContext, service: str, handler: str, *, content_type: str | None = None,
+                 extra_headers: dict[str, str] | None = None) -> None:
         self.ctx = ctx
+        self.extra_headers = dict(extra_headers or {})
         self.url = f"{ctx.endpoint}/invoke/{service}/{handler}"
         self.content_type = content_type or invocation_content_type()
         self._reader: asyncio.StreamReader | None = None
@@ -143,7 +145,7 @@ class DuplexStream:
             raise self.ctx.fail(f"cannot connect to {host}:{port}: {exc!r}") from exc
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         headers = [("host", parts.netloc), ("content-type", self.content_type), ("accept", self.content_type),
-                   ("transfer-encoding", "chunked")]
+                   ("transfer-encoding", "chunked"), *self.extra_headers.items()]
         self.entry.request_headers = dict(headers)
         self.ctx.wire.entries.append(self.entry)
         self._opened = time.monotonic()

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from durable.protocol.messages import invocation_content_type
+from durable.protocol.messages import TURN_FOLLOWS_HEADER, invocation_content_type
 
 from ..model import Strength
 from .cases import prog, sdk_case
@@ -308,6 +308,24 @@ async def one_chunk_per_turn(t: SdkContext) -> None:
         chunks.append((await turn(t, st, s, resume=True)).chunks)
         await st.end_body()
     t.should(all(c == 1 for c in chunks), f"response chunks per turn: {chunks} (WIRE-STREAM-15: one write per turn)")
+
+
+@sdk_case("SDK-115", "the SDK answers a request head marked turn-follows with its response head before the turn",
+          requirements=["WIRE-STREAM-17", "WIRE-STREAM-16"], strength=Strength.SHOULD)
+async def head_before_the_turn(t: SdkContext) -> None:
+    await t.require_streaming()
+    s = interpreter({"op": "run", "value": 5})
+    async with t.stream("Interpreter", "run", extra_headers={TURN_FOLLOWS_HEADER: "1"}) as st:
+        deadline = time.monotonic() + TURN_S
+        while not st.status and not st.connection_closed and time.monotonic() < deadline:
+            await st.quiet(0.1)
+        early = st.status
+        tr = await turn(t, st, s, resume=False)  # the turn itself is answered as always
+        suspended_on_run(t, tr, "the first turn after an early head")
+        t.must(not early or early == 200, f"early response status {early}, expected 200 (WIRE-STREAM-17)")
+        await st.end_body()
+    t.should(early == 200, "no response head before the first turn although the request head said "
+                           f"{TURN_FOLLOWS_HEADER}: 1 (WIRE-STREAM-17)")
 
 
 @sdk_case("SDK-114", "the streaming exchange is refused with 415 for an unsupported protocol version",

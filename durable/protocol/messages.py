@@ -27,6 +27,9 @@ MIN_PROTOCOL_VERSION = 1
 MAX_PROTOCOL_VERSION = 1
 INVOCATION_CONTENT_TYPE = "application/vnd.durable.invocation.v{version}+ndjson"
 MANIFEST_CONTENT_TYPE = "application/vnd.durable.endpointmanifest.v1+json"
+#: request header of a streaming invoke request whose head went out before its first turn
+#: (WIRE-STREAM-16): the turn follows once it is durable
+TURN_FOLLOWS_HEADER = "x-durable-turn-follows"
 
 CANCEL_SIGNAL_ID = 1
 FIRST_USER_SIGNAL_ID = 17

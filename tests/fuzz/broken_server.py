@@ -49,8 +49,8 @@ def stale_responses() -> None:
 
     original = rt.Runtime._attempt
 
-    async def _attempt(self: Any, effect: Any) -> None:
-        await original(self, effect)
+    async def _attempt(self: Any, effect: Any, *args: Any) -> None:
+        await original(self, effect, *args)
         # the bug: the request goes out a second time (a "retrying" HTTP client), and the run
         # proposals of the duplicate's answer are appended as completions once more
         try:

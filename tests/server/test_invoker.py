@@ -15,6 +15,7 @@ import pytest
 
 from durable.protocol import encode_frames
 from durable.protocol.messages import (
+    TURN_FOLLOWS_HEADER,
     EndMessage,
     InputCommand,
     OutputCommand,
@@ -443,3 +444,70 @@ async def test_awaiting_counts_turns_in_flight_and_returns_to_zero() -> None:
     seen.append(inv.awaiting)
     await inv.aclose()
     assert seen == [2, 0, 0]
+
+
+async def _serve_streaming(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                           log: list[tuple[str, Any]], close_after_early_head: bool = False) -> None:
+    """One streaming request per iteration: answer its one turn with output + end."""
+    for _ in range(3):  # bounded: at most three requests per connection
+        _line, headers = await read_head(reader)
+        log.append(("head", headers))
+        if close_after_early_head and headers.get(TURN_FOLLOWS_HEADER) == "1":
+            return  # the peer goes away between the early head and the turn
+        log.append(("turn", await read_chunk(reader)))
+        writer.write(response_head("transfer-encoding: chunked\r\n") + chunk(OUTPUT_END))
+        await writer.drain()
+        assert await read_chunk(reader) == b""
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+
+@sync
+async def test_an_early_head_goes_out_alone_and_the_turn_follows_on_its_connection() -> None:
+    """WIRE-STREAM-16: the head, marked turn-follows, on an idle pooled connection; the first
+    turn later on the same connection, as one chunk."""
+    log: list[tuple[str, Any]] = []
+    inv = Invoker()
+    async with peer(lambda r, w: _serve_streaming(r, w, log)) as p:
+        first = exchange(inv, p, streaming=True)
+        assert not first.send_head_early()  # no idle connection yet: nothing sent
+        await first.turn(START, 5)
+        await first.finish()
+        assert not exchange(inv, p, streaming=False).send_head_early()  # request/response: never
+        ex = exchange(inv, p, streaming=True)
+        assert ex.send_head_early()
+        for _ in range(100):  # bounded: until the peer read the head
+            await asyncio.sleep(0.01)
+            if len(log) == 3:
+                break
+        assert [k for k, _ in log] == ["head", "turn", "head"]
+        assert log[2][1][TURN_FOLLOWS_HEADER] == "1" and TURN_FOLLOWS_HEADER not in log[0][1]
+        msgs = await ex.turn(START, 5)
+        assert isinstance(msgs[-1], EndMessage)
+        await ex.finish()
+        assert p.connections == 1
+    await inv.aclose()
+    assert log[3] == ("turn", START)
+
+
+@sync
+async def test_an_early_head_on_a_connection_that_closed_is_sent_again_with_the_turn() -> None:
+    log: list[tuple[str, Any]] = []
+    inv = Invoker()
+    async with peer(lambda r, w: _serve_streaming(r, w, log, close_after_early_head=True)) as p:
+        first = exchange(inv, p, streaming=True)
+        await first.turn(START, 5)
+        await first.finish()
+        ex = exchange(inv, p, streaming=True)
+        assert ex.send_head_early()
+        for _ in range(100):  # bounded: until the peer has closed that connection
+            await asyncio.sleep(0.01)
+            if ex.conn is not None and ex.conn.closed:
+                break
+        msgs = await ex.turn(START, 5)  # nothing of the attempt went out: a new connection
+        assert isinstance(msgs[-1], EndMessage)
+        await ex.finish()
+        assert p.connections == 2
+    await inv.aclose()
+    assert [k for k, _ in log] == ["head", "turn", "head", "head", "turn"]
+    assert TURN_FOLLOWS_HEADER not in log[3][1] and log[4] == ("turn", START)
