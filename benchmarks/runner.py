@@ -3,8 +3,11 @@
 Why ABAB: on a noisy 2-core machine the load from other processes drifts over minutes. Both
 stacks stay up for the whole run and every measured unit (a throughput batch at one
 concurrency, a step-scaling size, the resume) runs on A then on B, round after round, so both
-see the same drift and the ratios hold even when absolute numbers move. The idle stack stays
-running while the other is measured (its background work is part of the noise both see).
+see the same drift and the ratios hold even when absolute numbers move. Each throughput round
+visits every concurrency (c=1 A B, c=16 A B, c=64 A B, then the next round), so drift also hits
+the concurrencies alike (ours at c=64 against ours at c=16 is a ratio across time otherwise).
+The idle stack stays running while the other is measured (its background work is part of the
+noise both see).
 
 The document (``--json``) has ``meta``, ``stacks`` (per stack: throughput per concurrency,
 peak RSS, step scaling, resume, memory), ``ratios`` (ours / Restate) and ``step_scaling``.
@@ -238,8 +241,10 @@ async def _measure(plan: Plan, stacks: dict[str, BenchStack], clients: dict[str,
 
     if "throughput" not in skip:
         per: dict[str, dict[int, list[scenarios.Throughput]]] = {k: {} for k in stacks}
-        for c in plan.concurrencies:
-            for r in range(plan.rounds):
+        # round after round, every concurrency in turn: drift hits each concurrency alike,
+        # which ours-c64 / ours-c16 (a ratio across concurrencies, not stacks) needs
+        for r in range(plan.rounds):
+            for c in plan.concurrencies:
                 for kind, st in stacks.items():
                     others = tuple(o for k, o in stacks.items() if k != kind)
                     waited = await scenarios.quiesce(tuple(stacks.values())) if plan.quiesce else 0.0
