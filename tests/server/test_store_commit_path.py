@@ -197,11 +197,24 @@ def test_a_failed_group_on_the_loop_thread_fails_its_waiters_and_barrier(tmp_pat
     asyncio.run(main())
 
 
-def test_close_commits_a_group_still_waiting_for_the_loop(tmp_path: Path) -> None:
+async def waiting_store(tmp_path: Path, wait: int, more: bool, **options: Any) -> SqliteStore:
+    """An open store whose group-commit hint always says ``more``."""
+    store = SqliteStore(tmp_path / "db.sqlite3", group_wait_iterations=wait, **options)
+    store.expect_more(lambda: more)
+    await store.open()
+    return store
+
+
+@pytest.mark.parametrize("waiting", [False, True])
+def test_close_commits_a_group_still_waiting(tmp_path: Path, waiting: bool) -> None:
+    """For the loop's next iteration, or (group commit) for more batches: close commits it."""
+
     async def main() -> None:
-        store = SqliteStore(tmp_path / "db.sqlite3")
-        await store.open()
+        store = await waiting_store(tmp_path, 1000, waiting)
         fut = store.commit([put("inv_1"), entry("inv_1", 0)])
+        if waiting:
+            await asyncio.sleep(0)
+            assert not fut.done()
         await store.close()
         assert fut.done() and fut.exception() is None
 
@@ -217,9 +230,7 @@ def test_while_more_is_expected_a_group_waits_a_few_iterations_for_it(tmp_path: 
     log: list[tuple[str, int]] = []
 
     async def main() -> None:
-        store = SqliteStore(tmp_path / "db.sqlite3", connect=recording(log), group_wait_iterations=3)
-        store.expect_more(lambda: True)
-        await store.open()
+        store = await waiting_store(tmp_path, 3, True, connect=recording(log))
         futs = []
         for i in range(3):  # one batch per loop iteration
             futs.append(store.commit([put(f"inv_{i}"), entry(f"inv_{i}", 0)]))
@@ -235,9 +246,7 @@ def test_while_more_is_expected_a_group_waits_a_few_iterations_for_it(tmp_path: 
 
 def test_the_wait_is_bounded_even_if_more_is_always_expected(tmp_path: Path) -> None:
     async def main() -> None:
-        store = SqliteStore(tmp_path / "db.sqlite3", group_wait_iterations=3)
-        store.expect_more(lambda: True)
-        await store.open()
+        store = await waiting_store(tmp_path, 3, True)
         fut = store.commit([entry("inv_1", 0)])
         iterations = 0
         while not fut.done():
@@ -254,10 +263,7 @@ def test_the_wait_is_bounded_even_if_more_is_always_expected(tmp_path: Path) -> 
 @pytest.mark.parametrize("wait", [0, 3])
 def test_nothing_waits_when_nothing_more_is_expected_or_waiting_is_off(tmp_path: Path, wait: int) -> None:
     async def main() -> None:
-        store = SqliteStore(tmp_path / "db.sqlite3", group_wait_iterations=wait)
-        expected = [wait == 0]  # waiting off: the hint does not matter
-        store.expect_more(lambda: expected[0])
-        await store.open()
+        store = await waiting_store(tmp_path, wait, wait == 0)  # waiting off: the hint does not matter
         fut = store.commit([entry("inv_1", 0)])
         await asyncio.sleep(0)  # the loop's next iteration commits it
         await asyncio.sleep(0)
@@ -265,23 +271,6 @@ def test_nothing_waits_when_nothing_more_is_expected_or_waiting_is_off(tmp_path:
         await store.close()
 
     asyncio.run(main())
-
-
-def test_close_commits_a_waiting_group_at_once(tmp_path: Path) -> None:
-    async def main() -> None:
-        store = SqliteStore(tmp_path / "db.sqlite3", group_wait_iterations=1000)
-        store.expect_more(lambda: True)
-        await store.open()
-        fut = store.commit([put("inv_1"), entry("inv_1", 0)])
-        await asyncio.sleep(0)
-        assert not fut.done()
-        await store.close()
-        assert fut.done() and fut.exception() is None
-
-    asyncio.run(main())
-    other = sqlite3.connect(tmp_path / "db.sqlite3")
-    assert other.execute("SELECT count(*) FROM journal").fetchone() == (1,)
-    other.close()
 
 
 def test_a_negative_group_wait_is_refused(tmp_path: Path) -> None:
