@@ -161,8 +161,9 @@ class Runtime:
                     slot = self._stream_slot(effect)
                     if slot is not None:
                         slot.effect = effect  # committed above: now it may go onto the stream
-                    else:
-                        self._spawn(self._attempt(effect, early.pop(id(effect), None)))
+                    else:  # (closing: the attempt never runs, its early exchange is aborted below)
+                        exchange = None if self._closing else early.pop(id(effect), None)
+                        self._spawn(self._attempt(effect, exchange))
                 elif isinstance(effect, Retry):
                     self._retry_later(effect)
                 elif isinstance(effect, ScheduleTimer):
