@@ -301,6 +301,8 @@ class App:
                 await reader.drain(min(DRAIN_SECONDS, self.stream_idle_seconds))
         except _Disconnected:
             return
+        if not started:  # idle before a first turn (WIRE-STREAM-11): a head still has to go out
+            await send(_start_message(200, (("content-type", invocation_content_type(version)),)))
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     # ------------------------------------------------------------------ routing

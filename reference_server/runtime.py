@@ -156,29 +156,33 @@ class Runtime:
             except Exception as exc:
                 self._fail_stop(exc)
                 raise
-            for effect in effects:
-                if isinstance(effect, Invoke):
-                    slot = self._stream_slot(effect)
-                    if slot is not None:
-                        slot.effect = effect  # committed above: now it may go onto the stream
-                    else:  # (closing: the attempt never runs, its early exchange is aborted below)
-                        exchange = None if self._closing else early.pop(id(effect), None)
-                        self._spawn(self._attempt(effect, exchange))
-                elif isinstance(effect, Retry):
-                    self._retry_later(effect)
-                elif isinstance(effect, ScheduleTimer):
-                    self._arm(effect.timer)
-                elif isinstance(effect, Finished):
-                    for fut in self._waiters.pop(effect.invocation_id, []):
-                        if not fut.done():
-                            fut.set_result(effect.result)
-                elif isinstance(effect, Evict):
-                    self.engine.evict(effect.invocation_id)
-                elif isinstance(effect, EvictPromise):
-                    self.engine.evict_promise(effect.key)
+            self._act(effects, early)
         finally:
             for exchange in early.values():  # not handed to an attempt: nothing was sent on it
                 exchange.abort()
+
+    def _act(self, effects: list[Effect], early: dict[int, Exchange]) -> None:
+        """Carry out a durable batch's effects; an attempt takes its early exchange from ``early``."""
+        for effect in effects:
+            if isinstance(effect, Invoke):
+                slot = self._stream_slot(effect)
+                if slot is not None:
+                    slot.effect = effect  # committed: now it may go onto the stream
+                else:  # (closing: the attempt never runs, its early exchange is aborted by _settle)
+                    exchange = None if self._closing else early.pop(id(effect), None)
+                    self._spawn(self._attempt(effect, exchange))
+            elif isinstance(effect, Retry):
+                self._retry_later(effect)
+            elif isinstance(effect, ScheduleTimer):
+                self._arm(effect.timer)
+            elif isinstance(effect, Finished):
+                for fut in self._waiters.pop(effect.invocation_id, []):
+                    if not fut.done():
+                        fut.set_result(effect.result)
+            elif isinstance(effect, Evict):
+                self.engine.evict(effect.invocation_id)
+            elif isinstance(effect, EvictPromise):
+                self.engine.evict_promise(effect.key)
 
     def _stream_slot(self, effect: Invoke) -> _Continuation | None:
         """The open stream a warm resume goes onto (WIRE-STREAM-5), if one is waiting for it."""
